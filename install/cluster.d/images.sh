@@ -4,8 +4,9 @@
 # notebooks say `nginx` or `busybox` and run unchanged on a real cluster.
 # Sourced by install/cluster (uses its CACHE, LOGS, REGISTRY, fail, say...).
 
-IMAGES_KEY=$(cat "$D/images.sh" "$D/images/oci.py" "$D/images/pause.c" | sha256sum | cut -c1-10)
-IMAGES=$CACHE/images-bookworm-$IMAGES_KEY
+# Bump IMAGES_REVISION when a change here should rebuild the cached images.
+IMAGES_REVISION=1
+IMAGES=$CACHE/images-bookworm-r$IMAGES_REVISION
 OCI=(/usr/bin/python3 "$D/images/oci.py")
 
 debian_mirror() {
@@ -39,13 +40,16 @@ pack() {
   rm -rf "$IMAGES/$1.oci"; mv "$IMAGES/$1.oci.tmp" "$IMAGES/$1.oci"
 }
 
-build_images() {
-  local work=$CACHE/rootfs name
-  local have=1
+images_cached() {
+  local name
   for name in debian nginx redis busybox pause; do
-    [[ -f $IMAGES/$name.oci/index.json ]] || have=0
+    [[ -f $IMAGES/$name.oci/index.json ]] || return 1
   done
-  if ((have)); then
+}
+
+build_images() {
+  local work=$CACHE/rootfs
+  if images_cached; then
     say "    cached: $IMAGES"
     return 0
   fi
