@@ -1,0 +1,307 @@
+//! The thread that owns evcxr's `CommandContext`. evcxr is synchronous and not shareable, so every
+//! use of it (execute, completion, hover) is a job sent here and answered on a oneshot channel.
+//! The context is created in the background at start-up so that kernel_info never waits for it.
+
+use super::compile_errors;
+use super::output_pump::Pump;
+use crate::interpreter::{ErrorInfo, InputReader};
+use evcxr::{CommandContext, EvalCallbacks, Error as EvcxrError};
+use magics::{MimeBundle, OutputSink};
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use tokio::sync::oneshot;
+
+pub enum RustOutcome {
+    /// The cell ran. `bundle` is what evcxr displayed; `is_value` when it is the cell's value.
+    Ran { bundle: Option<MimeBundle>, is_value: bool },
+    Failed(ErrorInfo),
+}
+
+enum Job {
+    Execute {
+        code: String,
+        first_line: usize,
+        sink: Arc<dyn OutputSink>,
+        input: Arc<dyn InputReader>,
+        done: oneshot::Sender<RustOutcome>,
+    },
+    Complete { code: String, byte_pos: usize, done: oneshot::Sender<Option<evcxr::Completions>> },
+    Hover { code: String, byte_pos: usize, done: oneshot::Sender<Option<(String, String)>> },
+}
+
+/// State the control channel reads while a job runs.
+#[derive(Default)]
+struct Shared {
+    child: Mutex<Option<Arc<Mutex<Child>>>>,
+    running_cell: AtomicBool,
+    interrupted: AtomicBool,
+    /// Jobs sent and not finished; an interrupt only matters while this is above zero.
+    queued: AtomicUsize,
+    ready: AtomicBool,
+    startup_error: Mutex<Option<String>>,
+}
+
+#[derive(Clone)]
+pub struct EvcxrWorker {
+    jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+impl EvcxrWorker {
+    pub fn start() -> Self {
+        let (jobs, rx) = mpsc::channel();
+        let shared = Arc::new(Shared::default());
+        let thread_shared = shared.clone();
+        std::thread::Builder::new()
+            .name("evcxr".into())
+            .spawn(move || run(rx, thread_shared))
+            .expect("can start the evcxr thread");
+        Self { jobs, shared }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::SeqCst)
+    }
+
+    pub async fn execute(
+        &self,
+        code: String,
+        first_line: usize,
+        sink: Arc<dyn OutputSink>,
+        input: Arc<dyn InputReader>,
+    ) -> RustOutcome {
+        let (done, rx) = oneshot::channel();
+        self.shared.queued.fetch_add(1, Ordering::SeqCst);
+        if self.jobs.send(Job::Execute { code, first_line, sink, input, done }).is_err() {
+            return RustOutcome::Failed(ErrorInfo::new("EvaluatorGone", "the Rust evaluator has stopped"));
+        }
+        rx.await.unwrap_or_else(|_| RustOutcome::Failed(ErrorInfo::new("EvaluatorGone", "the Rust evaluator has stopped")))
+    }
+
+    pub async fn complete(&self, code: String, byte_pos: usize) -> Option<evcxr::Completions> {
+        let (done, rx) = oneshot::channel();
+        self.jobs.send(Job::Complete { code, byte_pos, done }).ok()?;
+        rx.await.ok().flatten()
+    }
+
+    pub async fn hover(&self, code: String, byte_pos: usize) -> Option<(String, String)> {
+        let (done, rx) = oneshot::channel();
+        self.jobs.send(Job::Hover { code, byte_pos, done }).ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Stops the running or queued cell: kills the child process that runs user code.
+    pub fn interrupt(&self) {
+        if self.shared.queued.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        self.shared.interrupted.store(true, Ordering::SeqCst);
+        if self.shared.running_cell.load(Ordering::SeqCst) {
+            self.kill_child();
+        }
+    }
+
+    pub fn kill_child(&self) {
+        if let Some(child) = self.shared.child.lock().unwrap().as_ref() {
+            let _ = child.lock().unwrap().kill();
+        }
+    }
+}
+
+fn run(jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+    let started = std::time::Instant::now();
+    let (mut context, pump) = match CommandContext::new() {
+        Ok((context, outputs)) => (context, Pump::start(outputs.stdout, outputs.stderr)),
+        Err(err) => {
+            let message = startup_message(&err.to_string());
+            crate::transport::sockets::log(&message);
+            *shared.startup_error.lock().unwrap() = Some(message.clone());
+            shared.ready.store(true, Ordering::SeqCst);
+            return refuse_all(jobs, &shared, message);
+        }
+    };
+    *shared.child.lock().unwrap() = Some(context.process_handle());
+    shared.ready.store(true, Ordering::SeqCst);
+    if std::env::var_os("KUBERNEL_DEBUG").is_some() {
+        crate::transport::sockets::log(&format!("evcxr ready after {:?}", started.elapsed()));
+    }
+    while let Ok(job) = jobs.recv() {
+        match job {
+            Job::Execute { code, first_line, sink, input, done } => {
+                let outcome = if shared.interrupted.swap(false, Ordering::SeqCst) {
+                    RustOutcome::Failed(ErrorInfo::new("Interrupted", "the cell was interrupted before it started"))
+                } else {
+                    execute(&mut context, &pump, &shared, &code, first_line, sink, input)
+                };
+                if shared.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    shared.interrupted.store(false, Ordering::SeqCst);
+                }
+                let _ = done.send(outcome);
+            }
+            Job::Complete { code, byte_pos, done } => {
+                let _ = done.send(context.completions(&code, byte_pos).ok());
+            }
+            Job::Hover { code, byte_pos, done } => {
+                let _ = done.send(context.hover_at(&code, byte_pos).ok());
+            }
+        }
+    }
+}
+
+fn refuse_all(jobs: mpsc::Receiver<Job>, shared: &Shared, message: String) {
+    while let Ok(job) = jobs.recv() {
+        match job {
+            Job::Execute { done, .. } => {
+                shared.queued.fetch_sub(1, Ordering::SeqCst);
+                let _ = done.send(RustOutcome::Failed(ErrorInfo::new("EvaluatorUnavailable", message.clone())));
+            }
+            Job::Complete { done, .. } => drop(done.send(None)),
+            Job::Hover { done, .. } => drop(done.send(None)),
+        }
+    }
+}
+
+/// A start-up failure, with the fix when it is a known one.
+fn startup_message(error: &str) -> String {
+    let hint = if error.contains("rust-src") || error.contains("sysroot") || error.contains("library/core") {
+        " The Rust sources are missing: run `rustup component add rust-src`."
+    } else if error.contains("cargo") && error.contains("No such file") {
+        " cargo was not found on PATH: install Rust with rustup."
+    } else {
+        ""
+    };
+    format!("Rust cells are unavailable: the evaluator could not start: {}.{hint}", error.trim())
+}
+
+fn execute(
+    context: &mut CommandContext,
+    pump: &Pump,
+    shared: &Shared,
+    code: &str,
+    first_line: usize,
+    sink: Arc<dyn OutputSink>,
+    input: Arc<dyn InputReader>,
+) -> RustOutcome {
+    pump.attach(sink.clone());
+    let variables_before: Vec<String> = context.variables_and_types().map(|(name, _)| name.to_string()).collect();
+    let reader_sink = sink.clone();
+    // InputRequest is not exported by evcxr: let the closure's type come from the field.
+    let mut callbacks = EvalCallbacks {
+        input_reader: &move |request| match input.read_line(&request.prompt, request.is_password) {
+            Ok(line) => line,
+            Err(why) => {
+                reader_sink.stream(magics::StreamName::Stderr, &format!("input: {why}\n"));
+                String::new()
+            }
+        },
+    };
+    shared.running_cell.store(true, Ordering::SeqCst);
+    let result = context.execute_with_callbacks(code, &mut callbacks);
+    shared.running_cell.store(false, Ordering::SeqCst);
+    // A dead child is replaced by evcxr: track the new one so interrupt kills the right process.
+    *shared.child.lock().unwrap() = Some(context.process_handle());
+    pump.flush();
+    let interrupted = shared.interrupted.swap(false, Ordering::SeqCst);
+    match result {
+        Ok(outputs) => {
+            if let Some(message) = pump.take_panic() {
+                let mut info = ErrorInfo::new("Panic", message.trim());
+                info.traceback = vec![format!("panicked: {}", message.trim())];
+                return RustOutcome::Failed(info);
+            }
+            if outputs.content_by_mime_type.is_empty() {
+                return RustOutcome::Ran { bundle: None, is_value: false };
+            }
+            let mut bundle = MimeBundle::new();
+            for (mime, body) in outputs.content_by_mime_type {
+                bundle = bundle.with(&mime, super::output_pump::content_value(&mime, body));
+            }
+            RustOutcome::Ran { bundle: Some(bundle), is_value: ends_with_expression(code) }
+        }
+        Err(EvcxrError::CompilationErrors(errors)) => {
+            let traceback = compile_errors::render(&errors, code, first_line);
+            let evalue = errors.first().map(compile_errors::headline).unwrap_or_else(|| "compilation failed".into());
+            RustOutcome::Failed(ErrorInfo { ename: "CompileError".into(), evalue, traceback })
+        }
+        Err(EvcxrError::SubprocessTerminated(status)) => {
+            let lost = lost_variables(&variables_before);
+            let (ename, what) = if interrupted {
+                ("Interrupted", "The cell was interrupted.".to_string())
+            } else {
+                ("ProcessDied", format!("The process running the cell died ({}).", describe_status(&status)))
+            };
+            let evalue = format!("{what} {lost}");
+            RustOutcome::Failed(ErrorInfo { ename: ename.into(), traceback: vec![format!("{ename}: {evalue}")], evalue })
+        }
+        Err(EvcxrError::TypeRedefinedVariablesLost(names)) => RustOutcome::Failed(ErrorInfo::new(
+            "VariablesLost",
+            format!("a type was redefined, so these variables were lost: {}", names.join(", ")),
+        )),
+        Err(EvcxrError::Message(message)) => RustOutcome::Failed(ErrorInfo::new("EvcxrError", message.trim())),
+    }
+}
+
+fn lost_variables(names: &[String]) -> String {
+    if names.is_empty() {
+        "No variables were defined, so none were lost.".to_string()
+    } else {
+        format!("Variables lost: {}. Define them again to use them.", names.join(", "))
+    }
+}
+
+/// "Subprocess terminated with status: signal: 11 (SIGSEGV) (core dumped)" -> "signal 11, SIGSEGV".
+fn describe_status(status: &str) -> String {
+    let tail = status.rsplit("status: ").next().unwrap_or(status).trim();
+    let tail = tail.replace(" (core dumped)", "");
+    let named = if tail.contains("SIGSEGV") {
+        " — a segmentation fault"
+    } else if tail.contains("SIGABRT") {
+        " — the process aborted"
+    } else if tail.contains("SIGKILL") {
+        " — killed, perhaps out of memory"
+    } else {
+        ""
+    };
+    format!("{tail}{named}")
+}
+
+/// Whether the last thing in the code is an expression (its value is the cell's result) rather
+/// than a statement or item ending in `;` or `}`.
+pub fn ends_with_expression(code: &str) -> bool {
+    let meaningful: Vec<&str> = code
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with(':'))
+        .collect();
+    match meaningful.last() {
+        Some(last) => !(last.ends_with(';') || last.ends_with('}')),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_expressions() {
+        assert!(ends_with_expression("1 + 1"));
+        assert!(ends_with_expression("let x = 1;\nx // the value"));
+        assert!(!ends_with_expression("let x = 1;"));
+        assert!(!ends_with_expression("fn f() {}"));
+        assert!(!ends_with_expression(":vars"));
+    }
+
+    #[test]
+    fn statuses_read_well() {
+        assert_eq!(
+            describe_status("Subprocess terminated with status: signal: 11 (SIGSEGV) (core dumped)"),
+            "signal: 11 (SIGSEGV) — a segmentation fault"
+        );
+    }
+}

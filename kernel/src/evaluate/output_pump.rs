@@ -1,0 +1,245 @@
+//! Forwards what the evcxr child prints to the sink of the cell that runs, while it runs.
+//! stdout and stderr are read on one thread so their order is kept; lines are batched so that
+//! 10 MB of output is a few hundred messages, not a hundred thousand. In-band markers on stdout
+//! become rich displays:
+//!
+//! ```text
+//! KUBERNEL_BEGIN_CONTENT <mime> [display_id=<id>] [update]
+//! ...content lines...
+//! KUBERNEL_END_CONTENT
+//! KUBERNEL_CLEAR_OUTPUT [wait]
+//! ```
+//!
+//! Panic reports on stderr are taken out of the stream and kept for the cell's error.
+
+use crossbeam_channel::{select, Receiver, Sender};
+use magics::{MimeBundle, OutputSink, StreamName};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const BATCH_BYTES: usize = 64 * 1024;
+/// How long to gather more lines before sending a partial batch.
+const COALESCE: Duration = Duration::from_millis(5);
+
+#[derive(Default)]
+pub struct PumpState {
+    pub sink: Mutex<Option<Arc<dyn OutputSink>>>,
+    pub panic: Mutex<Option<String>>,
+}
+
+pub struct Pump {
+    state: Arc<PumpState>,
+    flush_tx: Sender<Sender<()>>,
+}
+
+impl Pump {
+    pub fn start(stdout: Receiver<String>, stderr: Receiver<String>) -> Pump {
+        let state = Arc::new(PumpState::default());
+        let (flush_tx, flush_rx) = crossbeam_channel::unbounded();
+        let thread_state = state.clone();
+        std::thread::Builder::new()
+            .name("output-pump".into())
+            .spawn(move || Worker::new(thread_state).run(stdout, stderr, flush_rx))
+            .expect("can start the output thread");
+        Pump { state, flush_tx }
+    }
+
+    /// Output from now on goes to `sink`.
+    pub fn attach(&self, sink: Arc<dyn OutputSink>) {
+        *self.state.sink.lock().unwrap() = Some(sink);
+        self.state.panic.lock().unwrap().take();
+    }
+
+    /// Waits until everything printed so far has reached the sink.
+    pub fn flush(&self) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.flush_tx.send(tx).is_ok() {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+        }
+    }
+
+    pub fn take_panic(&self) -> Option<String> {
+        self.state.panic.lock().unwrap().take()
+    }
+}
+
+struct Content {
+    mime: String,
+    display_id: Option<String>,
+    update: bool,
+    body: String,
+}
+
+struct Worker {
+    state: Arc<PumpState>,
+    stdout_buf: String,
+    stderr_buf: String,
+    content: Option<Content>,
+    /// Inside a panic report: the message lines gathered so far.
+    panic: Option<Vec<String>>,
+}
+
+impl Worker {
+    fn new(state: Arc<PumpState>) -> Self {
+        Self { state, stdout_buf: String::new(), stderr_buf: String::new(), content: None, panic: None }
+    }
+
+    fn run(mut self, stdout: Receiver<String>, stderr: Receiver<String>, flush_rx: Receiver<Sender<()>>) {
+        loop {
+            let pending = !self.stdout_buf.is_empty() || !self.stderr_buf.is_empty();
+            let timeout = if pending { COALESCE } else { Duration::from_secs(3600) };
+            select! {
+                recv(stdout) -> line => match line {
+                    Ok(line) => self.stdout_line(line),
+                    Err(_) => return self.flush_all(),
+                },
+                recv(stderr) -> line => match line {
+                    Ok(line) => self.stderr_line(line),
+                    Err(_) => return self.flush_all(),
+                },
+                recv(flush_rx) -> ack => {
+                    // Take what is already queued, then give stderr (a separate pipe) a moment.
+                    self.drain(&stdout, &stderr);
+                    std::thread::sleep(Duration::from_millis(10));
+                    self.drain(&stdout, &stderr);
+                    self.finish_panic();
+                    self.flush_all();
+                    if let Ok(ack) = ack { let _ = ack.send(()); }
+                },
+                default(timeout) => self.flush_all(),
+            }
+        }
+    }
+
+    fn drain(&mut self, stdout: &Receiver<String>, stderr: &Receiver<String>) {
+        loop {
+            let mut any = false;
+            while let Ok(line) = stdout.try_recv() {
+                self.stdout_line(line);
+                any = true;
+            }
+            while let Ok(line) = stderr.try_recv() {
+                self.stderr_line(line);
+                any = true;
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    fn sink(&self) -> Option<Arc<dyn OutputSink>> {
+        self.state.sink.lock().unwrap().clone()
+    }
+
+    fn stdout_line(&mut self, line: String) {
+        if let Some(content) = &mut self.content {
+            if line == "KUBERNEL_END_CONTENT" {
+                let content = self.content.take().expect("checked");
+                self.emit_content(content);
+            } else {
+                if !content.body.is_empty() {
+                    content.body.push('\n');
+                }
+                content.body.push_str(&line);
+            }
+            return;
+        }
+        if let Some(spec) = line.strip_prefix("KUBERNEL_BEGIN_CONTENT ") {
+            let mut words = spec.split_whitespace();
+            let mime = words.next().unwrap_or("text/plain").to_string();
+            let mut content = Content { mime, display_id: None, update: false, body: String::new() };
+            for word in words {
+                if let Some(id) = word.strip_prefix("display_id=") {
+                    content.display_id = Some(id.to_string());
+                } else if word == "update" {
+                    content.update = true;
+                }
+            }
+            self.content = Some(content);
+            return;
+        }
+        if let Some(rest) = line.strip_prefix("KUBERNEL_CLEAR_OUTPUT") {
+            self.flush_all();
+            if let Some(sink) = self.sink() {
+                sink.clear_output(rest.trim() == "wait");
+            }
+            return;
+        }
+        if !self.stderr_buf.is_empty() {
+            self.flush_stream(StreamName::Stderr);
+        }
+        self.stdout_buf.push_str(&line);
+        self.stdout_buf.push('\n');
+        if self.stdout_buf.len() >= BATCH_BYTES {
+            self.flush_stream(StreamName::Stdout);
+        }
+    }
+
+    fn stderr_line(&mut self, line: String) {
+        if let Some(lines) = &mut self.panic {
+            if line.starts_with("note: run with `RUST_BACKTRACE") {
+                self.finish_panic();
+            } else {
+                lines.push(line);
+            }
+            return;
+        }
+        if line.starts_with("thread '") && line.contains("' panicked at ") {
+            self.panic = Some(Vec::new());
+            return;
+        }
+        if !self.stdout_buf.is_empty() {
+            self.flush_stream(StreamName::Stdout);
+        }
+        self.stderr_buf.push_str(&line);
+        self.stderr_buf.push('\n');
+        if self.stderr_buf.len() >= BATCH_BYTES {
+            self.flush_stream(StreamName::Stderr);
+        }
+    }
+
+    fn finish_panic(&mut self) {
+        if let Some(lines) = self.panic.take() {
+            *self.state.panic.lock().unwrap() = Some(lines.join("\n"));
+        }
+    }
+
+    fn emit_content(&mut self, content: Content) {
+        self.flush_all();
+        let Some(sink) = self.sink() else { return };
+        let bundle = MimeBundle::new().with(&content.mime, content_value(&content.mime, content.body));
+        match (&content.display_id, content.update) {
+            (Some(id), true) => sink.update_display(bundle, id),
+            (id, _) => sink.display(bundle, id.as_deref()),
+        }
+    }
+
+    fn flush_stream(&mut self, name: StreamName) {
+        let buf = match name {
+            StreamName::Stdout => std::mem::take(&mut self.stdout_buf),
+            StreamName::Stderr => std::mem::take(&mut self.stderr_buf),
+        };
+        if buf.is_empty() {
+            return;
+        }
+        if let Some(sink) = self.sink() {
+            sink.stream(name, &buf);
+        }
+    }
+
+    fn flush_all(&mut self) {
+        self.flush_stream(StreamName::Stdout);
+        self.flush_stream(StreamName::Stderr);
+    }
+}
+
+/// JSON MIME types carry JSON values; everything else is text.
+pub fn content_value(mime: &str, body: String) -> serde_json::Value {
+    if mime == "application/json" || mime.ends_with("+json") {
+        if let Ok(value) = serde_json::from_str(&body) {
+            return value;
+        }
+    }
+    serde_json::Value::String(body)
+}

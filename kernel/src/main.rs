@@ -1,0 +1,73 @@
+//! kubernel: a Jupyter kernel for Rust cells and Kubernetes magics.
+//!
+//! `kubernel kernel --connection-file F` serves a frontend; `kubernel install` and
+//! `kubernel uninstall` manage the kernelspec.
+
+mod dispatch;
+mod evaluate;
+mod history;
+mod install;
+mod interpreter;
+mod process_tree;
+mod transport;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+const USAGE: &str = "\
+usage:
+  kubernel kernel --connection-file FILE   serve a Jupyter frontend (the kernelspec runs this)
+  kubernel install [--user | --sys-prefix | --prefix DIR]
+                                           install the kernelspec \"kubernel\" (default: --user)
+  kubernel uninstall [--user | --sys-prefix | --prefix DIR]
+                                           remove it
+  kubernel --version";
+
+fn main() -> ExitCode {
+    // evcxr runs user code in a child that is this same binary: this must come first.
+    evcxr::runtime_hook();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("kernel") => run_kernel(&args[1..]),
+        Some("install") => install::install(&args[1..]),
+        Some("uninstall") => install::uninstall(&args[1..]),
+        Some("--version" | "version") => {
+            println!("kubernel {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown command {other:?}\n{USAGE}")),
+        None => Err(anyhow::anyhow!("a command is needed\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kubernel: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_kernel(args: &[String]) -> anyhow::Result<()> {
+    let file = match args {
+        [flag, file] if flag == "--connection-file" || flag == "-f" => PathBuf::from(file),
+        [file] if !file.starts_with('-') => PathBuf::from(file),
+        _ => anyhow::bail!("kernel needs --connection-file FILE\n{USAGE}"),
+    };
+    let info = transport::ConnectionInfo::from_file(&file)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async {
+        let channels = transport::sockets::bind(&info).await?;
+        let registry = magics::Registry::with_builtins();
+        let interpreter = Arc::new(evaluate::RustInterpreter::new(registry));
+        dispatch::serve(channels, interpreter).await;
+        anyhow::Ok(())
+    })?;
+    // Compiles in progress belong to us: leave nothing behind.
+    process_tree::kill_descendants();
+    std::process::exit(0);
+}

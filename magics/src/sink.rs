@@ -1,0 +1,109 @@
+//! Where cell output goes. The kernel implements this over iopub; tests implement it over a Vec.
+
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamName {
+    Stdout,
+    Stderr,
+}
+
+impl StreamName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamName::Stdout => "stdout",
+            StreamName::Stderr => "stderr",
+        }
+    }
+}
+
+/// A MIME bundle: the same content in several representations, e.g. text/html and text/plain.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MimeBundle {
+    pub data: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+}
+
+impl MimeBundle {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn plain(text: impl Into<String>) -> Self {
+        Self::new().with("text/plain", text.into())
+    }
+
+    /// Adds one representation; a later call for the same MIME type replaces it.
+    pub fn with(mut self, mime: &str, value: impl Into<Value>) -> Self {
+        self.data.insert(mime.to_string(), value.into());
+        self
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        self.data.get("text/plain").and_then(Value::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+/// The output side of a running cell.
+pub trait OutputSink: Send + Sync {
+    fn stream(&self, name: StreamName, text: &str);
+    /// Shows a bundle; with a display id, later `update_display` calls replace it in place.
+    fn display(&self, bundle: MimeBundle, display_id: Option<&str>);
+    fn update_display(&self, bundle: MimeBundle, display_id: &str);
+    fn clear_output(&self, wait: bool);
+}
+
+/// A sink that remembers everything, for tests and for capturing output.
+#[derive(Default)]
+pub struct RecordingSink {
+    pub events: std::sync::Mutex<Vec<SinkEvent>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkEvent {
+    Stream(StreamName, String),
+    Display(MimeBundle, Option<String>),
+    Update(MimeBundle, String),
+    Clear(bool),
+}
+
+impl RecordingSink {
+    pub fn take(&self) -> Vec<SinkEvent> {
+        std::mem::take(&mut self.events.lock().unwrap())
+    }
+
+    /// All stream text of one stream, concatenated.
+    pub fn stream_text(&self, name: StreamName) -> String {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                SinkEvent::Stream(n, t) if *n == name => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl OutputSink for RecordingSink {
+    fn stream(&self, name: StreamName, text: &str) {
+        self.events.lock().unwrap().push(SinkEvent::Stream(name, text.to_string()));
+    }
+    fn display(&self, bundle: MimeBundle, display_id: Option<&str>) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(SinkEvent::Display(bundle, display_id.map(str::to_string)));
+    }
+    fn update_display(&self, bundle: MimeBundle, display_id: &str) {
+        self.events.lock().unwrap().push(SinkEvent::Update(bundle, display_id.to_string()));
+    }
+    fn clear_output(&self, wait: bool) {
+        self.events.lock().unwrap().push(SinkEvent::Clear(wait));
+    }
+}
