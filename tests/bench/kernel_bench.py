@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""Benchmark: kubernel side by side with ipykernel, in the same run.
+
+Run it with the project's venv (install/python-env prints its path):
+
+    "$(install/python-env)/bin/python" tests/bench/kernel_bench.py
+
+For each kernel it measures, through jupyter_client:
+  ready        launch -> first kernel_info_reply (median over the launches)
+  first cell   launch -> execute_reply of the first real cell (Rust `1 + 1`
+               for kubernel, `1 + 1` for ipykernel), sent as soon as the
+               kernel has answered kernel_info (median over the launches)
+  no-op cell   round trip of an empty cell, send -> execute_reply, one at a
+               time (median of 200)
+  trivial cell `1 + 1` after warm-up, send -> execute_reply (median of 20)
+
+"launch" is the call of KernelManager.start_kernel(), the same for both.
+This is a benchmark, not a test: it asserts nothing, it prints a table.
+The kubernel binary is $KUBERNEL_BIN (default
+~/.cache/kubernel/target/release/kubernel); ipykernel is the one installed
+in the venv this script runs with.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from queue import Empty
+
+DEFAULT_BIN = Path.home() / ".cache" / "kubernel" / "target" / "release" / "kubernel"
+
+
+def setup_kernelspecs(tmp: Path, kubernel_bin: Path) -> dict[str, str | None]:
+    """Install both kernelspecs under tmp; return {kernel: error or None}."""
+    prefix = tmp / "prefix"
+    os.environ["JUPYTER_PATH"] = str(prefix / "share" / "jupyter")
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(tmp / "runtime")
+    os.environ["JUPYTER_DATA_DIR"] = str(tmp / "data")
+    os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
+    os.environ["KUBERNEL_HISTORY"] = str(tmp / "history")
+    errors: dict[str, str | None] = {}
+
+    ipk = prefix / "share" / "jupyter" / "kernels" / "bench-ipykernel"
+    ipk.mkdir(parents=True)
+    (ipk / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "ipykernel (bench)",
+        "language": "python",
+    }))
+    errors["ipykernel"] = None
+
+    if not kubernel_bin.is_file():
+        errors["kubernel"] = f"no binary at {kubernel_bin}"
+    else:
+        p = subprocess.run([str(kubernel_bin), "install", "--prefix", str(prefix)],
+                           capture_output=True, text=True, timeout=60)
+        spec = prefix / "share" / "jupyter" / "kernels" / "kubernel" / "kernel.json"
+        if p.returncode != 0 or not spec.is_file():
+            errors["kubernel"] = f"`kubernel install --prefix` failed: {p.stderr.strip()[:300]}"
+        else:
+            errors["kubernel"] = None
+    return errors
+
+
+SPEC = {"kubernel": "kubernel", "ipykernel": "bench-ipykernel"}
+TRIVIAL = {"kubernel": "1 + 1", "ipykernel": "1 + 1"}
+
+
+class Timeout(Exception):
+    pass
+
+
+def wait_reply(kc, msg_id: str, timeout: float) -> dict:
+    deadline = time.perf_counter() + timeout
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise Timeout(f"no reply within {timeout:.0f} s")
+        try:
+            msg = kc.shell_channel.get_msg(timeout=min(left, 1.0))
+        except Empty:
+            continue
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg
+
+
+def wait_idle(kc, msg_id: str, timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise Timeout(f"no idle within {timeout:.0f} s")
+        try:
+            msg = kc.iopub_channel.get_msg(timeout=min(left, 1.0))
+        except Empty:
+            continue
+        if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"):
+            return
+
+
+def run_cell(kc, code: str, timeout: float) -> tuple[float, dict]:
+    """Send a cell; time until its execute_reply; then wait for its idle."""
+    t0 = time.perf_counter()
+    msg_id = kc.execute(code)
+    reply = wait_reply(kc, msg_id, timeout)
+    t = time.perf_counter() - t0
+    wait_idle(kc, msg_id, timeout)
+    return t, reply
+
+
+def launch(kernel: str, timeout: float, log):
+    """Start a kernel; return (km, kc, launch time, seconds to first kernel_info_reply)."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name=SPEC[kernel])
+    t0 = time.perf_counter()
+    km.start_kernel(stdout=log, stderr=log)
+    kc = km.client()
+    kc.start_channels()
+    # One kernel_info straight away (zmq delivers it once the kernel has
+    # bound its socket); another every second in case it was lost.
+    sent = {kc.kernel_info()}
+    last = time.perf_counter()
+    while True:
+        now = time.perf_counter()
+        if now - t0 > timeout:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+            raise Timeout(f"{kernel} did not answer kernel_info within {timeout:.0f} s")
+        try:
+            msg = kc.shell_channel.get_msg(timeout=0.05)
+        except Empty:
+            if now - last > 1.0:
+                sent.add(kc.kernel_info())
+                last = now
+            continue
+        if msg["msg_type"] == "kernel_info_reply" and msg["parent_header"].get("msg_id") in sent:
+            return km, kc, t0, time.perf_counter() - t0
+
+
+def stop(km, kc) -> None:
+    try:
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=False)
+
+
+def bench(kernel: str, launches: int, noops: int, trivials: int, timeout: float,
+          log_path: Path) -> dict:
+    res: dict[str, list[float]] = {"ready": [], "first": [], "noop": [], "trivial": []}
+    notes: list[str] = []
+    with open(log_path, "ab") as log:
+        for i in range(launches):
+            km, kc, t_launch, ready = launch(kernel, timeout, log)
+            res["ready"].append(ready)
+            first = None
+            try:
+                # the first real cell, sent as soon as kernel_info was answered
+                msg_id = kc.execute(TRIVIAL[kernel])
+                reply = wait_reply(kc, msg_id, timeout)
+                t_first = time.perf_counter() - t_launch
+                wait_idle(kc, msg_id, timeout)
+                if reply["content"]["status"] == "ok":
+                    first = t_first
+                    res["first"].append(first)
+                else:
+                    notes.append(f"first cell failed: {reply['content'].get('ename')}: "
+                                 f"{str(reply['content'].get('evalue'))[:200]}")
+                if i == launches - 1:
+                    for _ in range(5):  # warm-up
+                        run_cell(kc, "", timeout)
+                    for _ in range(noops):
+                        res["noop"].append(run_cell(kc, "", timeout)[0])
+                    for _ in range(3):  # warm-up
+                        run_cell(kc, TRIVIAL[kernel], timeout)
+                    for _ in range(trivials):
+                        t, r = run_cell(kc, TRIVIAL[kernel], timeout)
+                        if r["content"]["status"] != "ok":
+                            notes.append("trivial cell failed")
+                            break
+                        res["trivial"].append(t)
+            finally:
+                stop(km, kc)
+            print(f"  {kernel} launch {i + 1}/{launches}: ready {ready:.3f} s, first cell "
+                  f"{'%.3f s' % first if first is not None else 'failed'}", file=sys.stderr)
+    return {"res": res, "notes": notes}
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def fmt(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    m = statistics.median(values)
+    return f"{m * 1000:.1f} ms" if m < 1 else f"{m:.2f} s"
+
+
+def spread(values: list[float]) -> str:
+    if len(values) < 2:
+        return ""
+    lo, hi = min(values), max(values)
+    f = (lambda v: f"{v * 1000:.1f}") if hi < 1 else (lambda v: f"{v:.2f}")
+    return f"[{f(lo)}..{f(hi)}]"
+
+
+def main() -> int:
+    try:
+        import ipykernel  # noqa: F401
+        import jupyter_client  # noqa: F401
+    except ImportError as e:
+        print(f"{e}: run this with the project's venv, "
+              '"$(install/python-env)/bin/python" tests/bench/kernel_bench.py', file=sys.stderr)
+        return 2
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--launches", type=int, default=5)
+    ap.add_argument("--noop", type=int, default=200)
+    ap.add_argument("--trivial", type=int, default=20)
+    ap.add_argument("--timeout", type=float, default=180.0,
+                    help="seconds to wait for any one reply")
+    ap.add_argument("--only", choices=list(SPEC), action="append",
+                    help="bench only this kernel (repeatable)")
+    args = ap.parse_args()
+
+    kubernel_bin = Path(os.environ.get("KUBERNEL_BIN") or DEFAULT_BIN)
+    tmp = Path(tempfile.mkdtemp(prefix="kubernel-bench-"))
+    try:
+        errors = setup_kernelspecs(tmp, kubernel_bin)
+        kernels = args.only or list(SPEC)
+        results: dict[str, dict] = {}
+        for kernel in kernels:
+            if errors.get(kernel):
+                results[kernel] = {"error": errors[kernel]}
+                continue
+            log_path = tmp / f"{kernel}.log"
+            try:
+                results[kernel] = bench(kernel, args.launches, args.noop, args.trivial,
+                                        args.timeout, log_path)
+            except Exception as e:  # a benchmark reports, it does not stop
+                results[kernel] = {"error": f"{type(e).__name__}: {e}\n"
+                                            f"last lines of its log:\n{log_tail(log_path)}"}
+
+        import ipykernel
+        import jupyter_client
+        rows = [
+            ("ready", f"launch -> kernel_info_reply (median of {args.launches})", "< 0.3 s"),
+            ("first", f"first cell, launch -> reply (median of {args.launches})", "< 4 s"),
+            ("noop", f"no-op (empty) cell round trip (median of {args.noop})", "<= 1/3 of ipykernel"),
+            ("trivial", f"trivial cell `1 + 1` after warm-up (median of {args.trivial})", "< 0.3 s"),
+        ]
+        cols = kernels
+        w0 = max(len(r[1]) for r in rows) + 2
+        wc = 26
+        print()
+        print(f"kernel benchmark, {time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPUs, "
+              f"jupyter_client {jupyter_client.__version__}, ipykernel {ipykernel.__version__}")
+        print("median [min..max]; times in ms below 1 s")
+        print()
+        print("".ljust(w0) + "".join(c.ljust(wc) for c in cols) + "kubernel target")
+        for key, label, target in rows:
+            line = label.ljust(w0)
+            for c in cols:
+                r = results[c]
+                cell = "error" if "error" in r else f"{fmt(r['res'][key])} {spread(r['res'][key])}"
+                line += cell.ljust(wc)
+            print(line + target)
+        if "kubernel" in results and "ipykernel" in results:
+            a, b = results["kubernel"], results["ipykernel"]
+            if "error" not in a and "error" not in b and a["res"]["noop"] and b["res"]["noop"]:
+                ratio = statistics.median(a["res"]["noop"]) / statistics.median(b["res"]["noop"])
+                print(f"\nno-op round trip, kubernel / ipykernel: {ratio:.2f}")
+        for c in cols:
+            r = results[c]
+            if "error" in r:
+                print(f"\n{c}: {r['error']}")
+            for n in r.get("notes", []):
+                print(f"{c}: {n}")
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
