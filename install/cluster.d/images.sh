@@ -62,6 +62,7 @@ build_images() {
       || fail "image build (pause)" "$LOGS/images.log" "compiling pause.c failed"
     strip "$work/pause/pause"
     pack pause "$work/pause" '{"Entrypoint": ["/pause"], "User": "65535:65535"}'
+    rm -rf "$work/pause"
     say "    pause"
   fi
 
@@ -76,6 +77,7 @@ build_images() {
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$bb/etc/passwd"
     printf 'root:x:0:\nnobody:x:65534:\n' >"$bb/etc/group"
     pack busybox "$bb" '{"Cmd": ["sh"]}'
+    rm -rf "$bb"
     say "    busybox"
   fi
 
