@@ -33,6 +33,7 @@ impl History {
         Self { path: default_path(), entries: Vec::new(), session: 0, loaded: false }
     }
 
+    #[cfg(test)]
     pub fn at(path: Option<PathBuf>) -> Self {
         Self { path, entries: Vec::new(), session: 0, loaded: false }
     }

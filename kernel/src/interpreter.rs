@@ -8,11 +8,7 @@ use std::sync::Arc;
 
 pub struct ExecuteRequest {
     pub code: String,
-    pub silent: bool,
-    pub store_history: bool,
     pub user_expressions: Map<String, Value>,
-    pub allow_stdin: bool,
-    pub execution_count: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +48,6 @@ pub enum IsComplete {
     Complete,
     Incomplete { indent: String },
     Invalid,
-    Unknown,
 }
 
 /// Reads a line that user code asked for, through the frontend's input box. Blocking.

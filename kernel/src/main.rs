@@ -59,6 +59,11 @@ fn run_kernel(args: &[String]) -> anyhow::Result<()> {
         _ => anyhow::bail!("kernel needs --connection-file FILE\n{USAGE}"),
     };
     let info = transport::ConnectionInfo::from_file(&file)?;
+    // Panics in cells are reported as errors with their message; a backtrace of the generated
+    // wrapper code would only be noise. KUBERNEL_BACKTRACE=1 keeps it.
+    if std::env::var_os("KUBERNEL_BACKTRACE").is_none() {
+        std::env::remove_var("RUST_BACKTRACE");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let channels = transport::sockets::bind(&info).await?;

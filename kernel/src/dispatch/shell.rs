@@ -100,7 +100,6 @@ impl<I: Interpreter> Shell<I> {
                     IsComplete::Complete => json!({ "status": "complete" }),
                     IsComplete::Incomplete { indent } => json!({ "status": "incomplete", "indent": indent }),
                     IsComplete::Invalid => json!({ "status": "invalid" }),
-                    IsComplete::Unknown => json!({ "status": "unknown" }),
                 };
                 self.reply(msg, "is_complete_reply", reply);
             }
@@ -159,14 +158,7 @@ impl<I: Interpreter> Shell<I> {
             self.replier.publish(msg, "execute_input", json!({ "code": code, "execution_count": count }));
         }
         let sink = Arc::new(IopubSink::new(self.replier.clone(), msg));
-        let request = ExecuteRequest {
-            code,
-            silent,
-            store_history,
-            user_expressions,
-            allow_stdin,
-            execution_count: count,
-        };
+        let request = ExecuteRequest { code, user_expressions };
         let input = self.stdin.reader_for(msg, allow_stdin);
         match self.interpreter.execute(request, sink, input).await {
             ExecuteOutcome::Ok { result, payload, user_expressions } => {

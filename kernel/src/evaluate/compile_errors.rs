@@ -26,23 +26,30 @@ pub fn render(errors: &[CompilationError], code: &str, first_line: usize) -> Vec
         if !spanned.is_empty() {
             out.push(format!("{gutter} |"));
         }
-        for message in &spanned {
-            let span = message.span.expect("filtered on spans");
-            for line_no in span.start_line..=span.end_line {
-                let Some(text) = source.get(line_no - 1) else { continue };
-                out.push(format!("{:>width$} | {}", line_no + first_line - 1, text));
+        // One source line, then a marker line per label on it, primary first, as rustc does.
+        let mut lines: Vec<usize> = spanned.iter().filter_map(|m| m.span).flat_map(|s| s.start_line..=s.end_line).collect();
+        lines.sort_unstable();
+        lines.dedup();
+        for line_no in lines {
+            let Some(text) = source.get(line_no - 1) else { continue };
+            out.push(format!("{:>width$} | {}", line_no + first_line - 1, text));
+            let mut marks: Vec<(bool, usize, String)> = Vec::new();
+            for message in &spanned {
+                let span = message.span.expect("filtered on spans");
+                if !(span.start_line..=span.end_line).contains(&line_no) {
+                    continue;
+                }
                 let line_len = text.chars().count() + 1;
                 let start = if line_no == span.start_line { span.start_column } else { 1 };
                 let end = if line_no == span.end_line { span.end_column } else { line_len };
-                let marks = end.saturating_sub(start).max(1);
                 let label = if line_no == span.end_line { strip_level(&message.label) } else { "" };
                 let mark = if message.is_primary { "^" } else { "-" };
-                out.push(format!(
-                    "{gutter} | {}{} {}",
-                    " ".repeat(start.saturating_sub(1)),
-                    mark.repeat(marks),
-                    label
-                ).trim_end().to_string());
+                let text = format!("{}{} {}", " ".repeat(start.saturating_sub(1)), mark.repeat(end.saturating_sub(start).max(1)), label);
+                marks.push((!message.is_primary, start, text.trim_end().to_string()));
+            }
+            marks.sort();
+            for (_, _, text) in marks {
+                out.push(format!("{gutter} | {text}"));
             }
         }
         for help in error.help() {

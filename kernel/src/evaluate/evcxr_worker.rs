@@ -210,6 +210,14 @@ fn execute(
                 info.traceback = vec![format!("panicked: {}", message.trim())];
                 return RustOutcome::Failed(info);
             }
+            if let Some(took) = outputs.timing {
+                // `:timing` is on: say where the time went, as evcxr does.
+                let mut text = format!("Took {}ms\n", took.as_millis());
+                for phase in &outputs.phases {
+                    text.push_str(&format!("  {}: {}ms\n", phase.name, phase.duration.as_millis()));
+                }
+                sink.stream(magics::StreamName::Stderr, &text);
+            }
             if outputs.content_by_mime_type.is_empty() {
                 return RustOutcome::Ran { bundle: None, is_value: false };
             }

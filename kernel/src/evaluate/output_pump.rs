@@ -178,14 +178,15 @@ impl Worker {
 
     fn stderr_line(&mut self, line: String) {
         if let Some(lines) = &mut self.panic {
-            if line.starts_with("note: run with `RUST_BACKTRACE") {
+            if line.starts_with("note: ") || line.starts_with("stack backtrace:") {
                 self.finish_panic();
             } else {
                 lines.push(line);
             }
             return;
         }
-        if line.starts_with("thread '") && line.contains("' panicked at ") {
+        // "thread '<unnamed>' panicked at src/lib.rs:3:1:" (newer Rust adds " (1387)" after the name)
+        if line.starts_with("thread '") && line.contains(" panicked at ") {
             self.panic = Some(Vec::new());
             return;
         }

@@ -8,5 +8,5 @@ pub mod wire;
 
 pub use connection::ConnectionInfo;
 pub use signing::Signer;
-pub use sockets::{Channels, Outgoing};
-pub use wire::{Header, Message, WireError};
+pub use sockets::Outgoing;
+pub use wire::Message;

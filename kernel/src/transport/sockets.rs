@@ -44,12 +44,6 @@ impl Outgoing {
         // A closed channel means the kernel is shutting down; nothing to deliver to.
         let _ = sender.send(msg);
     }
-
-    /// An Outgoing whose messages go to the returned receiver, for tests of the layers above.
-    pub fn capture() -> (Outgoing, UnboundedReceiver<Message>) {
-        let (tx, rx) = unbounded_channel();
-        (Outgoing { shell: tx.clone(), control: tx.clone(), stdin: tx.clone(), iopub: tx }, rx)
-    }
 }
 
 pub async fn bind(info: &ConnectionInfo) -> Result<Channels> {
