@@ -40,7 +40,6 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["JUPYTER_CONFIG_DIR"] = str(tmp / "config")
     os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
     os.environ["KUBERNEL_HISTORY"] = str(tmp / "history-session")
-    os.environ.setdefault("RUST_BACKTRACE", "0")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
