@@ -126,6 +126,22 @@ build_coredns_image() {
   rm -rf "$out"; mv "$out.tmp" "$out"; rm -rf "$dir"
 }
 
+# The metrics-server image holds its binary as /metrics-server.
+build_metrics_server_image() {
+  local bin out dir
+  bin=$(bin_dir)
+  out=$bin/metrics-server.oci
+  [[ -f $out/index.json ]] && return 0
+  dir=$CACHE/rootfs/metrics-server
+  rm -rf "$dir"; mkdir -p "$dir/etc" "$dir/tmp"
+  chmod 1777 "$dir/tmp"
+  cp "$bin/metrics-server" "$dir/metrics-server"
+  printf 'root:x:0:0:root:/:/metrics-server\nnobody:x:65534:65534:nobody:/:/metrics-server\n' >"$dir/etc/passwd"
+  "${OCI[@]}" build "$dir" "$out.tmp" '{"Entrypoint": ["/metrics-server"], "User": "65534:65534", "ExposedPorts": {"10250/tcp": {}}}' >>"$LOGS/images.log" 2>&1 \
+    || fail "image build (metrics-server)" "$LOGS/images.log" "packing the image failed"
+  rm -rf "$out"; mv "$out.tmp" "$out"; rm -rf "$dir"
+}
+
 # push OCI_DIR REF...: push one image under each name (skips what is up to date).
 push_one() {
   local dir=$1 ref; shift
@@ -137,8 +153,10 @@ push_one() {
 
 push_all_images() {
   build_coredns_image
+  build_metrics_server_image
   push_one "$IMAGES/pause.oci" "${PAUSE_IMAGE#registry.k8s.io/}"
   push_one "$(bin_dir)/coredns.oci" "${COREDNS_IMAGE#registry.k8s.io/}"
+  push_one "$(bin_dir)/metrics-server.oci" "${METRICS_SERVER_IMAGE#registry.k8s.io/}"
   push_one "$IMAGES/busybox.oci" library/busybox:latest library/busybox:stable
   push_one "$IMAGES/debian.oci" library/debian:bookworm-slim library/debian:bookworm library/debian:12-slim library/debian:12
   push_one "$IMAGES/nginx.oci" library/nginx:latest library/nginx:stable
