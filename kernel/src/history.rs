@@ -10,6 +10,9 @@ pub struct Entry {
     pub session: i64,
     pub line: i64,
     pub source: String,
+    /// The text of the cell's result, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 pub struct History {
@@ -69,7 +72,7 @@ impl History {
 
     pub fn record(&mut self, line: i64, source: &str) {
         self.load();
-        let entry = Entry { session: self.session, line, source: source.to_string() };
+        let entry = Entry { session: self.session, line, source: source.to_string(), output: None };
         if let Some(path) = &self.path {
             if let Some(dir) = path.parent() {
                 let _ = std::fs::create_dir_all(dir);
@@ -79,6 +82,14 @@ impl History {
             }
         }
         self.entries.push(entry);
+    }
+
+    /// Keeps the result of a cell of this session (in memory: the file has inputs only).
+    pub fn record_output(&mut self, line: i64, text: &str) {
+        let session = self.session;
+        if let Some(entry) = self.entries.iter_mut().rev().find(|e| e.session == session && e.line == line) {
+            entry.output = Some(text.to_string());
+        }
     }
 
     pub fn query(&mut self, query: Query) -> Vec<Entry> {
@@ -170,7 +181,7 @@ mod tests {
         second.record(1, "x * 2");
         let all = second.query(Query::Tail { n: 10 });
         assert_eq!(all.len(), 3);
-        assert_eq!(all[2], Entry { session: 2, line: 1, source: "x * 2".into() });
+        assert_eq!(all[2], Entry { session: 2, line: 1, source: "x * 2".into(), output: None });
         let previous = second.query(Query::Range { session: -1, start: 1, stop: None });
         assert_eq!(previous.len(), 2);
         let found = second.query(Query::Search { pattern: "x*".into(), n: Some(2), unique: true });

@@ -149,6 +149,8 @@ impl<I: Interpreter> Shell<I> {
             Some(Value::Object(map)) => map.clone(),
             _ => Map::new(),
         };
+        // As in IPython, an empty cell takes no number and leaves no history.
+        let store_history = store_history && !code.trim().is_empty();
         if store_history {
             self.execution_count += 1;
             self.history.record(self.execution_count as i64, &code);
@@ -162,6 +164,9 @@ impl<I: Interpreter> Shell<I> {
         let input = self.stdin.reader_for(msg, allow_stdin);
         match self.interpreter.execute(request, sink, input).await {
             ExecuteOutcome::Ok { result, payload, user_expressions } => {
+                if let (Some(text), true) = (result.as_ref().and_then(|b| b.text()), store_history) {
+                    self.history.record_output(count as i64, text);
+                }
                 if let (Some(bundle), false) = (result, silent) {
                     self.replier.publish(
                         msg,
@@ -209,6 +214,11 @@ impl<I: Interpreter> Shell<I> {
             },
             _ => return Vec::new(),
         };
-        self.history.query(query).into_iter().map(|e| json!([e.session, e.line, e.source])).collect()
+        let output = bool_field(content, "output", false);
+        self.history
+            .query(query)
+            .into_iter()
+            .map(|e| if output { json!([e.session, e.line, [e.source, e.output]]) } else { json!([e.session, e.line, e.source]) })
+            .collect()
     }
 }

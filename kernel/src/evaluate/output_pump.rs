@@ -77,11 +77,12 @@ struct Worker {
     content: Option<Content>,
     /// Inside a panic report: the message lines gathered so far.
     panic: Option<Vec<String>>,
+    in_backtrace: bool,
 }
 
 impl Worker {
     fn new(state: Arc<PumpState>) -> Self {
-        Self { state, stdout_buf: String::new(), stderr_buf: String::new(), content: None, panic: None }
+        Self { state, stdout_buf: String::new(), stderr_buf: String::new(), content: None, panic: None, in_backtrace: false }
     }
 
     fn run(mut self, stdout: Receiver<String>, stderr: Receiver<String>, flush_rx: Receiver<Sender<()>>) {
@@ -106,7 +107,14 @@ impl Worker {
                     self.flush_all();
                     if let Ok(ack) = ack { let _ = ack.send(()); }
                 },
-                default(timeout) => self.flush_all(),
+                default(timeout) => {
+                    // A lone blank line on stderr may be the start of a panic report: hold it.
+                    if self.stderr_buf == "\n" {
+                        self.flush_stream(StreamName::Stdout);
+                    } else {
+                        self.flush_all();
+                    }
+                }
             }
         }
     }
@@ -177,9 +185,19 @@ impl Worker {
     }
 
     fn stderr_line(&mut self, line: String) {
+        if self.in_backtrace {
+            // evcxr forces RUST_BACKTRACE=1 in its child; the frames are of generated code.
+            if line.starts_with("note: ") {
+                self.in_backtrace = false;
+            }
+            return;
+        }
         if let Some(lines) = &mut self.panic {
-            if line.starts_with("note: ") || line.starts_with("stack backtrace:") {
+            if line.starts_with("note: ") {
                 self.finish_panic();
+            } else if line.starts_with("stack backtrace:") {
+                self.finish_panic();
+                self.in_backtrace = true;
             } else {
                 lines.push(line);
             }
@@ -187,6 +205,10 @@ impl Worker {
         }
         // "thread '<unnamed>' panicked at src/lib.rs:3:1:" (newer Rust adds " (1387)" after the name)
         if line.starts_with("thread '") && line.contains(" panicked at ") {
+            // The panic hook writes a blank line first; it belongs to the report.
+            if self.stderr_buf.ends_with("\n\n") || self.stderr_buf == "\n" {
+                self.stderr_buf.pop();
+            }
             self.panic = Some(Vec::new());
             return;
         }

@@ -71,8 +71,13 @@ impl Message {
         }
         let header: Header =
             serde_json::from_slice(&rest[1]).map_err(|e| WireError::BadJson("header", e.to_string()))?;
+        // Every one of the four frames is a JSON object; a list or a string is not a message.
         let parse = |name: &'static str, raw: &Bytes| -> Result<Value, WireError> {
-            serde_json::from_slice(raw).map_err(|e| WireError::BadJson(name, e.to_string()))
+            match serde_json::from_slice(raw) {
+                Ok(value @ Value::Object(_)) => Ok(value),
+                Ok(_) => Err(WireError::BadJson(name, "not a JSON object".into())),
+                Err(e) => Err(WireError::BadJson(name, e.to_string())),
+            }
         };
         Ok(Message {
             identities: frames[..split].to_vec(),
@@ -175,5 +180,8 @@ mod tests {
         let mut frames = sample().encode(&signer);
         frames[3] = Bytes::from_static(b"not json");
         assert!(matches!(Message::decode(frames, &signer), Err(WireError::BadJson("header", _))));
+        let mut msg = sample();
+        msg.content = json!([1, 2]);
+        assert!(matches!(Message::decode(msg.encode(&signer), &signer), Err(WireError::BadJson("content", _))));
     }
 }
