@@ -3,12 +3,14 @@
 //! `kubernel kernel --connection-file F` serves a frontend; `kubernel install` and
 //! `kubernel uninstall` manage the kernelspec.
 
+mod child_output;
 mod dispatch;
 mod evaluate;
 mod history;
 mod install;
 mod interpreter;
 mod process_tree;
+mod toolchain;
 mod transport;
 
 use std::path::PathBuf;
@@ -26,6 +28,7 @@ usage:
 
 fn main() -> ExitCode {
     // evcxr runs user code in a child that is this same binary: this must come first.
+    child_output::enable_in_evcxr_child();
     evcxr::runtime_hook();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -64,10 +67,13 @@ fn run_kernel(args: &[String]) -> anyhow::Result<()> {
     if std::env::var_os("KUBERNEL_BACKTRACE").is_none() {
         std::env::remove_var("RUST_BACKTRACE");
     }
+    // Before any thread starts: changing the environment later would race with readers.
+    toolchain::prefer_toolchain_binaries();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let channels = transport::sockets::bind(&info).await?;
-        let registry = magics::Registry::with_builtins();
+        let mut registry = magics::Registry::with_builtins();
+        magics::k8s::register(&mut registry);
         let interpreter = Arc::new(evaluate::RustInterpreter::new(registry));
         dispatch::serve(channels, interpreter).await;
         anyhow::Ok(())

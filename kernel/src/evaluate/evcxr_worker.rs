@@ -218,7 +218,10 @@ fn execute(
                 }
                 sink.stream(magics::StreamName::Stderr, &text);
             }
-            if outputs.content_by_mime_type.is_empty() {
+            // A cell ending in a loop or a call returning () shows nothing, not "()".
+            let unit = outputs.content_by_mime_type.len() == 1
+                && outputs.content_by_mime_type.get("text/plain").map(String::as_str) == Some("()");
+            if outputs.content_by_mime_type.is_empty() || unit {
                 return RustOutcome::Ran { bundle: None, is_value: false };
             }
             let mut bundle = MimeBundle::new();

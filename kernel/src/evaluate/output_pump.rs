@@ -141,6 +141,14 @@ impl Worker {
     }
 
     fn stdout_line(&mut self, line: String) {
+        // stderr of user code arrives on stdout behind a marker, to keep the order of writes.
+        if let Some(at) = line.find(crate::child_output::STDERR_MARK) {
+            let (before, rest) = line.split_at(at);
+            if !before.is_empty() {
+                self.stdout_buf.push_str(before);
+            }
+            return self.stderr_line(rest[crate::child_output::STDERR_MARK.len()..].to_string());
+        }
         if let Some(content) = &mut self.content {
             if line == "KUBERNEL_END_CONTENT" {
                 let content = self.content.take().expect("checked");

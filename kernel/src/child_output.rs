@@ -1,0 +1,146 @@
+//! Keeps stdout and stderr of user code in the order it wrote them.
+//!
+//! User code runs in evcxr's child process (this same binary, re-executed). Two pipes cannot
+//! keep the order of writes across them, so in the child every write to stderr is sent down the
+//! stdout pipe instead, each line behind a marker that the output pump turns back into stderr.
+//! This binary defines `write` and exports it (see build.rs): the user code's standard library,
+//! loaded later as a shared object, resolves `write` to it. Everything else passes straight to
+//! the system call.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Starts a line of stderr carried on stdout.
+pub const STDERR_MARK: &str = "\u{1}KUBERNEL_STDERR:";
+
+static IN_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Turns the rerouting on when this process is evcxr's runtime child.
+pub fn enable_in_evcxr_child() {
+    if std::env::var_os("EVCXR_IS_RUNTIME").is_some() {
+        IN_CHILD.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Partial stderr lines wait here for their newline, so that `eprintln!("x {}", 1)`, which
+/// writes in pieces, stays one line. Guarded by a spin flag, not a mutex: `write` may be called
+/// anywhere, and a writer that finds it taken writes its piece out at once instead.
+struct Pending {
+    busy: AtomicBool,
+    len: std::cell::UnsafeCell<usize>,
+    buf: std::cell::UnsafeCell<[u8; 4096]>,
+}
+
+// SAFETY: `len` and `buf` are only touched by the holder of `busy`.
+unsafe impl Sync for Pending {}
+
+static PENDING: Pending = Pending {
+    busy: AtomicBool::new(false),
+    len: std::cell::UnsafeCell::new(0),
+    buf: std::cell::UnsafeCell::new([0; 4096]),
+};
+
+/// # Safety
+/// The contract of write(2): `buf` points to `count` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: libc::c_int, buf: *const libc::c_void, count: libc::size_t) -> libc::ssize_t {
+    if IN_CHILD.load(Ordering::Relaxed) && count > 0 {
+        if fd == 2 {
+            return stderr_piece(std::slice::from_raw_parts(buf as *const u8, count));
+        }
+        if fd == 1 {
+            // A partial stderr line written before this stdout goes first, to keep the order.
+            flush_pending();
+        }
+    }
+    libc::syscall(libc::SYS_write, fd, buf, count) as libc::ssize_t
+}
+
+unsafe fn stderr_piece(data: &[u8]) -> libc::ssize_t {
+    if PENDING.busy.swap(true, Ordering::Acquire) {
+        return send_lines(data, true);
+    }
+    let len = &mut *PENDING.len.get();
+    let buf = &mut *PENDING.buf.get();
+    let mut result = data.len() as libc::ssize_t;
+    match data.iter().rposition(|b| *b == b'\n') {
+        Some(last) => {
+            // Pending bytes plus everything up to the last newline go out; the rest waits.
+            if *len > 0 {
+                let first_end = data.iter().position(|b| *b == b'\n').expect("has a newline") + 1;
+                let room = buf.len() - *len;
+                if first_end <= room {
+                    buf[*len..*len + first_end].copy_from_slice(&data[..first_end]);
+                    *len += first_end;
+                    send_lines(&buf[..*len], false);
+                } else {
+                    send_lines(&buf[..*len], true);
+                    send_lines(&data[..first_end], false);
+                }
+                *len = 0;
+                if first_end <= last {
+                    send_lines(&data[first_end..=last], false);
+                }
+            } else if send_lines(&data[..=last], false) < 0 {
+                result = -1;
+            }
+            keep(&data[last + 1..], len, buf);
+        }
+        None => keep(data, len, buf),
+    }
+    PENDING.busy.store(false, Ordering::Release);
+    result
+}
+
+/// Keeps a partial line; if it does not fit, it goes out as a line of its own.
+unsafe fn keep(rest: &[u8], len: &mut usize, buf: &mut [u8; 4096]) {
+    if rest.is_empty() {
+        return;
+    }
+    if *len + rest.len() > buf.len() {
+        send_lines(&buf[..*len], true);
+        *len = 0;
+        if rest.len() > buf.len() {
+            send_lines(rest, true);
+            return;
+        }
+    }
+    buf[*len..*len + rest.len()].copy_from_slice(rest);
+    *len += rest.len();
+}
+
+unsafe fn flush_pending() {
+    if PENDING.busy.swap(true, Ordering::Acquire) {
+        return;
+    }
+    let len = &mut *PENDING.len.get();
+    if *len > 0 {
+        let buf = &*PENDING.buf.get();
+        send_lines(&buf[..*len], true);
+        *len = 0;
+    }
+    PENDING.busy.store(false, Ordering::Release);
+}
+
+/// Writes each line as one writev to stdout: marker, line, newline (added when `whole` and
+/// missing). No allocation: this may run anywhere.
+unsafe fn send_lines(data: &[u8], whole: bool) -> libc::ssize_t {
+    let mut start = 0;
+    while start < data.len() {
+        let end = match data[start..].iter().position(|b| *b == b'\n') {
+            Some(i) => start + i + 1,
+            None => data.len(),
+        };
+        let line = &data[start..end];
+        let newline: &[u8] = if line.ends_with(b"\n") || !whole { b"" } else { b"\n" };
+        let parts = [
+            libc::iovec { iov_base: STDERR_MARK.as_ptr() as *mut libc::c_void, iov_len: STDERR_MARK.len() },
+            libc::iovec { iov_base: line.as_ptr() as *mut libc::c_void, iov_len: line.len() },
+            libc::iovec { iov_base: newline.as_ptr() as *mut libc::c_void, iov_len: newline.len() },
+        ];
+        if libc::syscall(libc::SYS_writev, 1, parts.as_ptr(), 3) < 0 {
+            return -1;
+        }
+        start = end;
+    }
+    data.len() as libc::ssize_t
+}
