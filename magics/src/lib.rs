@@ -4,6 +4,7 @@
 //! run and tested without a kernel. The kernel owns the sink that turns output into messages.
 
 pub mod builtin;
+pub mod k8s;
 pub mod parse;
 pub mod registry;
 pub mod sink;

@@ -1,0 +1,572 @@
+//! kubectl-compatible argument parsing for `%k8s`: the verb, its positional arguments and flags.
+//! Pure: no cluster, no I/O, so every rule here is unit-tested.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Connect,
+    Use,
+    Get,
+    Describe,
+    Apply,
+    Delete,
+}
+
+impl Verb {
+    pub const ALL: &'static [Verb] = &[Verb::Connect, Verb::Use, Verb::Get, Verb::Describe, Verb::Apply, Verb::Delete];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Connect => "connect",
+            Verb::Use => "use",
+            Verb::Get => "get",
+            Verb::Describe => "describe",
+            Verb::Apply => "apply",
+            Verb::Delete => "delete",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Verb> {
+        Verb::ALL.iter().copied().find(|v| v.name() == name)
+    }
+
+    /// The flags this verb accepts (long forms; short forms are in [`FLAGS`]).
+    pub fn flags(self) -> &'static [&'static str] {
+        match self {
+            Verb::Connect => &["--context", "--namespace", "--kubeconfig"],
+            Verb::Use => &[],
+            Verb::Get => &["--namespace", "--all-namespaces", "--selector", "--output", "--context", "--kubeconfig"],
+            Verb::Describe => &["--namespace", "--all-namespaces", "--selector", "--context", "--kubeconfig"],
+            Verb::Apply => &["--namespace", "--filename", "--context", "--kubeconfig"],
+            Verb::Delete => &[
+                "--namespace",
+                "--selector",
+                "--filename",
+                "--all",
+                "--ignore-not-found",
+                "--context",
+                "--kubeconfig",
+            ],
+        }
+    }
+}
+
+/// Every flag: (long, short, takes a value, what the value is called in messages).
+pub const FLAGS: &[(&str, Option<&str>, bool, &str)] = &[
+    ("--namespace", Some("-n"), true, "a namespace"),
+    ("--all-namespaces", Some("-A"), false, ""),
+    ("--selector", Some("-l"), true, "a label selector"),
+    ("--output", Some("-o"), true, "a format (wide, yaml, json or name)"),
+    ("--filename", Some("-f"), true, "a file name"),
+    ("--context", None, true, "a context name"),
+    ("--kubeconfig", None, true, "a kubeconfig path"),
+    ("--all", None, false, ""),
+    ("--ignore-not-found", None, false, ""),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Wide,
+    Yaml,
+    Json,
+    Name,
+}
+
+impl Output {
+    pub const NAMES: &'static [&'static str] = &["wide", "yaml", "json", "name"];
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Args {
+    pub verb: Verb,
+    /// Positional arguments after the verb, with `kind/name` split into kind and name.
+    pub positional: Vec<String>,
+    pub namespace: Option<String>,
+    pub all_namespaces: bool,
+    pub selector: Option<String>,
+    pub output: Output,
+    pub files: Vec<String>,
+    pub context: Option<String>,
+    pub kubeconfig: Option<String>,
+    pub all: bool,
+    pub ignore_not_found: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn usage(verb: Option<Verb>, message: impl fmt::Display) -> UsageError {
+    match verb {
+        Some(v) => UsageError(format!("%k8s {}: {message}", v.name())),
+        None => UsageError(format!("%k8s: {message}")),
+    }
+}
+
+fn flag_by_spelling(spelling: &str) -> Option<&'static (&'static str, Option<&'static str>, bool, &'static str)> {
+    FLAGS.iter().find(|(long, short, _, _)| *long == spelling || *short == Some(spelling))
+}
+
+/// Parses the arguments of `%k8s` (the verb first). kubectl's `config use-context C` and
+/// `config set-context --current --namespace N` are accepted as spellings of `use`.
+pub fn parse(args: &[String]) -> Result<Args, UsageError> {
+    parse_with_body(args, false)
+}
+
+/// As [`parse`], for a cell magic whose body holds manifests (`%%k8s apply`, `%%k8s delete`).
+pub fn parse_with_body(args: &[String], has_body: bool) -> Result<Args, UsageError> {
+    let Some(first) = args.first() else {
+        return Err(usage(None, format!("a verb is needed: {}", verb_list())));
+    };
+    let mut rest: Vec<String> = args[1..].to_vec();
+    let verb = match first.as_str() {
+        "config" => {
+            // kubectl config use-context C | set-context --current --namespace=N
+            match rest.first().map(String::as_str) {
+                Some("use-context") => {
+                    rest[0] = "context".into();
+                    Verb::Use
+                }
+                Some("set-context") => {
+                    rest.remove(0);
+                    rest.retain(|a| a != "--current");
+                    let parsed = parse_flags(Verb::Connect, &rest)?;
+                    let Some(ns) = parsed.namespace else {
+                        return Err(usage(Some(Verb::Use), "config set-context needs --current --namespace NS"));
+                    };
+                    rest = vec!["namespace".into(), ns];
+                    Verb::Use
+                }
+                _ => return Err(usage(None, "of `config` only use-context and set-context --current are known")),
+            }
+        }
+        name => match Verb::from_name(name) {
+            Some(v) => v,
+            None => {
+                let hint = closest(name, Verb::ALL.iter().map(|v| v.name()))
+                    .map(|v| format!("; did you mean {v}?"))
+                    .unwrap_or_else(|| format!("; the verbs are {}", verb_list()));
+                return Err(usage(None, format!("unknown verb '{name}'{hint}")));
+            }
+        },
+    };
+    let mut parsed = parse_flags(verb, &rest)?;
+    check(&mut parsed, has_body)?;
+    Ok(parsed)
+}
+
+fn verb_list() -> String {
+    Verb::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+}
+
+fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
+    let mut out = Args {
+        verb,
+        positional: Vec::new(),
+        namespace: None,
+        all_namespaces: false,
+        selector: None,
+        output: Output::Table,
+        files: Vec::new(),
+        context: None,
+        kubeconfig: None,
+        all: false,
+        ignore_not_found: false,
+    };
+    let mut i = 0;
+    while i < rest.len() {
+        let arg = &rest[i];
+        i += 1;
+        if arg == "--" {
+            out.positional.extend(rest[i..].iter().cloned());
+            break;
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            out.positional.push(arg.clone());
+            continue;
+        }
+        // --flag=value, -nvalue, -n=value, -n value
+        let (spelling, inline): (String, Option<String>) = if let Some(long) = arg.strip_prefix("--") {
+            match long.split_once('=') {
+                Some((name, value)) => (format!("--{name}"), Some(value.to_string())),
+                None => (arg.clone(), None),
+            }
+        } else {
+            let short: String = arg.chars().take(2).collect();
+            let tail = &arg[short.len()..];
+            let tail = tail.strip_prefix('=').unwrap_or(tail);
+            (short, (!tail.is_empty()).then(|| tail.to_string()))
+        };
+        let Some(&(long, short, takes_value, what)) = flag_by_spelling(&spelling) else {
+            return Err(usage(Some(verb), format!("unknown flag {spelling}")));
+        };
+        if !verb.flags().contains(&long) {
+            return Err(usage(Some(verb), format!("{spelling} is not a flag of {}", verb.name())));
+        }
+        let shown = if spelling.starts_with("--") { long } else { short.unwrap_or(long) };
+        let value = if takes_value {
+            match inline {
+                Some(v) if !v.is_empty() => Some(v),
+                Some(_) => return Err(usage(Some(verb), format!("{shown} needs {what}"))),
+                None => match rest.get(i) {
+                    Some(v) if !(v.starts_with('-') && v.len() > 1) => {
+                        i += 1;
+                        Some(v.clone())
+                    }
+                    _ => return Err(usage(Some(verb), format!("{shown} needs {what}"))),
+                },
+            }
+        } else {
+            if inline.is_some() && spelling.starts_with("--") {
+                return Err(usage(Some(verb), format!("{shown} takes no value")));
+            }
+            if let (Some(tail), false) = (&inline, spelling.starts_with("--")) {
+                // combined short flags are not supported beyond -A
+                return Err(usage(Some(verb), format!("unknown flag {shown}{tail}")));
+            }
+            None
+        };
+        match long {
+            "--namespace" => out.namespace = value,
+            "--all-namespaces" => out.all_namespaces = true,
+            "--selector" => out.selector = value,
+            "--output" => {
+                let v = value.unwrap_or_default();
+                out.output = match v.as_str() {
+                    "wide" => Output::Wide,
+                    "yaml" => Output::Yaml,
+                    "json" => Output::Json,
+                    "name" => Output::Name,
+                    other => {
+                        return Err(usage(
+                            Some(verb),
+                            format!("unknown output format '{other}'; use wide, yaml, json or name"),
+                        ))
+                    }
+                }
+            }
+            "--filename" => out.files.push(value.unwrap_or_default()),
+            "--context" => out.context = value,
+            "--kubeconfig" => out.kubeconfig = value,
+            "--all" => out.all = true,
+            "--ignore-not-found" => out.ignore_not_found = true,
+            _ => unreachable!("flag table and match disagree: {long}"),
+        }
+    }
+    // kind/name → kind name
+    if matches!(verb, Verb::Get | Verb::Describe | Verb::Delete) {
+        let mut split = Vec::new();
+        for (idx, p) in out.positional.iter().enumerate() {
+            match p.split_once('/') {
+                Some((kind, name)) if idx == 0 || split.len() >= 2 => {
+                    if kind.is_empty() || name.is_empty() {
+                        return Err(usage(Some(verb), format!("'{p}' is not KIND/NAME")));
+                    }
+                    if split.is_empty() {
+                        split.push(kind.to_string());
+                    } else if split[0] != kind {
+                        return Err(usage(Some(verb), format!("'{p}': one kind at a time, please")));
+                    }
+                    split.push(name.to_string());
+                }
+                _ => split.push(p.clone()),
+            }
+        }
+        out.positional = split;
+    }
+    Ok(out)
+}
+
+fn check(a: &mut Args, has_body: bool) -> Result<(), UsageError> {
+    let verb = Some(a.verb);
+    if a.all_namespaces && a.namespace.is_some() {
+        return Err(usage(verb, "-n and -A do not go together"));
+    }
+    match a.verb {
+        Verb::Connect => {
+            if let Some(extra) = a.positional.first() {
+                return Err(usage(verb, format!("unexpected argument '{extra}'")));
+            }
+        }
+        Verb::Use => match a.positional.as_slice() {
+            [what, _] if matches!(what.as_str(), "namespace" | "ns" | "context") => {
+                if what == "ns" {
+                    a.positional[0] = "namespace".into();
+                }
+            }
+            [what] if matches!(what.as_str(), "namespace" | "ns" | "context") => {
+                let what = if what == "ns" { "namespace" } else { what.as_str() };
+                return Err(usage(verb, format!("use {what} needs a name")));
+            }
+            _ => return Err(usage(verb, "write `use namespace NAME` or `use context NAME`")),
+        },
+        Verb::Get | Verb::Describe => {
+            if a.positional.is_empty() {
+                return Err(usage(verb, "which kind? e.g. pods, deployments, services, nodes"));
+            }
+            if a.selector.is_some() && a.positional.len() > 1 {
+                return Err(usage(verb, "give names or -l, not both"));
+            }
+        }
+        Verb::Apply => {
+            if !a.positional.is_empty() {
+                return Err(usage(verb, format!("unexpected argument '{}'; the YAML goes in the cell (%%k8s apply) or in -f PATH", a.positional[0])));
+            }
+        }
+        Verb::Delete => {
+            let by_file = !a.files.is_empty() || has_body;
+            if by_file {
+                if !a.positional.is_empty() || a.selector.is_some() {
+                    return Err(usage(verb, "-f does not go with a kind, names or -l"));
+                }
+            } else {
+                match a.positional.len() {
+                    0 => return Err(usage(verb, "what to delete? KIND NAME, KIND -l SELECTOR or -f PATH")),
+                    1 if a.selector.is_none() && !a.all => {
+                        return Err(usage(verb, format!("which {}? give a name, -l SELECTOR or --all", a.positional[0])))
+                    }
+                    _ => {}
+                }
+                if a.selector.is_some() && a.positional.len() > 1 {
+                    return Err(usage(verb, "give names or -l, not both"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// kubectl's short names and singulars of the built-in kinds, mapped to the plural resource name.
+pub const SHORT_NAMES: &[(&str, &str)] = &[
+    ("po", "pods"),
+    ("pod", "pods"),
+    ("deploy", "deployments"),
+    ("deployment", "deployments"),
+    ("svc", "services"),
+    ("service", "services"),
+    ("rs", "replicasets"),
+    ("replicaset", "replicasets"),
+    ("ns", "namespaces"),
+    ("namespace", "namespaces"),
+    ("no", "nodes"),
+    ("node", "nodes"),
+    ("cm", "configmaps"),
+    ("configmap", "configmaps"),
+    ("secret", "secrets"),
+    ("sa", "serviceaccounts"),
+    ("serviceaccount", "serviceaccounts"),
+    ("ing", "ingresses"),
+    ("ingress", "ingresses"),
+    ("job", "jobs"),
+    ("cj", "cronjobs"),
+    ("cronjob", "cronjobs"),
+    ("ds", "daemonsets"),
+    ("daemonset", "daemonsets"),
+    ("sts", "statefulsets"),
+    ("statefulset", "statefulsets"),
+    ("ep", "endpoints"),
+    ("ev", "events"),
+    ("event", "events"),
+    ("pv", "persistentvolumes"),
+    ("pvc", "persistentvolumeclaims"),
+    ("hpa", "horizontalpodautoscalers"),
+    ("crd", "customresourcedefinitions"),
+    ("crds", "customresourcedefinitions"),
+    ("netpol", "networkpolicies"),
+    ("pdb", "poddisruptionbudgets"),
+    ("sc", "storageclasses"),
+    ("rc", "replicationcontrollers"),
+    ("quota", "resourcequotas"),
+    ("limits", "limitranges"),
+];
+
+/// The kinds offered first by completion.
+pub const COMMON_KINDS: &[&str] = &[
+    "pods",
+    "deployments",
+    "services",
+    "replicasets",
+    "namespaces",
+    "nodes",
+    "configmaps",
+    "secrets",
+    "serviceaccounts",
+    "ingresses",
+    "jobs",
+    "cronjobs",
+    "daemonsets",
+    "statefulsets",
+    "endpoints",
+    "events",
+    "persistentvolumes",
+    "persistentvolumeclaims",
+];
+
+/// A kind as typed, lower-cased, with kubectl's short names expanded (`po` → `pods`); names it
+/// does not know (custom resources) come back lower-cased for discovery to resolve.
+pub fn canonical_kind(kind: &str) -> String {
+    let lower = kind.to_ascii_lowercase();
+    SHORT_NAMES.iter().find(|(short, _)| *short == lower).map(|(_, plural)| plural.to_string()).unwrap_or(lower)
+}
+
+/// Levenshtein distance, small inputs only.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The candidate closest to `word` if it is a likely typo of it.
+pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        // Ties go to the candidate with the same first letter (a typo rarely hits the first key).
+        .min_by_key(|(d, c)| (*d, c.chars().next() != word.chars().next()))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(line: &str) -> Result<Args, UsageError> {
+        let args: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        parse(&args)
+    }
+
+    #[test]
+    fn get_with_flags() {
+        let a = p("get po -n kube-system -l app=web -o wide").unwrap();
+        assert_eq!(a.verb, Verb::Get);
+        assert_eq!(a.positional, vec!["po"]);
+        assert_eq!(a.namespace.as_deref(), Some("kube-system"));
+        assert_eq!(a.selector.as_deref(), Some("app=web"));
+        assert_eq!(a.output, Output::Wide);
+    }
+
+    #[test]
+    fn flag_spellings() {
+        let a = p("get pods --namespace=demo --output=yaml").unwrap();
+        assert_eq!(a.namespace.as_deref(), Some("demo"));
+        assert_eq!(a.output, Output::Yaml);
+        let a = p("get pods -ndemo -ojson").unwrap();
+        assert_eq!(a.namespace.as_deref(), Some("demo"));
+        assert_eq!(a.output, Output::Json);
+        let a = p("get pods -A").unwrap();
+        assert!(a.all_namespaces);
+        let a = p("get pods --all-namespaces --selector app=x").unwrap();
+        assert!(a.all_namespaces);
+        assert_eq!(a.selector.as_deref(), Some("app=x"));
+    }
+
+    #[test]
+    fn kind_slash_name() {
+        let a = p("describe deploy/web").unwrap();
+        assert_eq!(a.positional, vec!["deploy", "web"]);
+        let a = p("delete pod/a pod/b").unwrap();
+        assert_eq!(a.positional, vec!["pod", "a", "b"]);
+        assert!(p("delete pod/a svc/b").is_err());
+    }
+
+    #[test]
+    fn missing_flag_values() {
+        assert_eq!(p("get pods -n").unwrap_err().0, "%k8s get: -n needs a namespace");
+        assert_eq!(p("get pods --namespace").unwrap_err().0, "%k8s get: --namespace needs a namespace");
+        assert_eq!(p("get pods -n -A").unwrap_err().0, "%k8s get: -n needs a namespace");
+        assert_eq!(p("get pods -l").unwrap_err().0, "%k8s get: -l needs a label selector");
+        assert_eq!(p("apply -f").unwrap_err().0, "%k8s apply: -f needs a file name");
+        assert_eq!(
+            p("get pods -o").unwrap_err().0,
+            "%k8s get: -o needs a format (wide, yaml, json or name)"
+        );
+        assert_eq!(p("connect --context").unwrap_err().0, "%k8s connect: --context needs a context name");
+    }
+
+    #[test]
+    fn bad_flags_and_verbs() {
+        assert_eq!(p("get pods --frobnicate").unwrap_err().0, "%k8s get: unknown flag --frobnicate");
+        assert_eq!(p("get pods -o table").unwrap_err().0, "%k8s get: unknown output format 'table'; use wide, yaml, json or name");
+        assert_eq!(p("describe pods -o yaml").unwrap_err().0, "%k8s describe: -o is not a flag of describe");
+        assert_eq!(p("gte pods").unwrap_err().0, "%k8s: unknown verb 'gte'; did you mean get?");
+        assert!(p("").unwrap_err().0.contains("a verb is needed"));
+        assert!(p("get").unwrap_err().0.contains("which kind?"));
+        assert_eq!(p("get pods -n a -A").unwrap_err().0, "%k8s get: -n and -A do not go together");
+        assert!(p("get pods --all-namespaces=yes").is_err());
+    }
+
+    #[test]
+    fn use_and_config() {
+        let a = p("use namespace demo").unwrap();
+        assert_eq!((a.verb, a.positional), (Verb::Use, vec!["namespace".to_string(), "demo".to_string()]));
+        let a = p("use ns demo").unwrap();
+        assert_eq!(a.positional, vec!["namespace", "demo"]);
+        let a = p("config use-context kind").unwrap();
+        assert_eq!(a.positional, vec!["context", "kind"]);
+        let a = p("config set-context --current --namespace=demo").unwrap();
+        assert_eq!(a.positional, vec!["namespace", "demo"]);
+        assert_eq!(p("use namespace").unwrap_err().0, "%k8s use: use namespace needs a name");
+    }
+
+    #[test]
+    fn apply_and_delete() {
+        let a = p("apply -n demo").unwrap();
+        assert_eq!(a.namespace.as_deref(), Some("demo"));
+        let a = p("apply -f a.yaml -f b.yaml").unwrap();
+        assert_eq!(a.files, vec!["a.yaml", "b.yaml"]);
+        assert!(p("apply pods").is_err());
+        let a = p("delete cm web -n demo").unwrap();
+        assert_eq!(a.positional, vec!["cm", "web"]);
+        let a = p("delete deploy -l app=web").unwrap();
+        assert_eq!(a.selector.as_deref(), Some("app=web"));
+        let a = p("delete -f x.yaml").unwrap();
+        assert_eq!(a.files, vec!["x.yaml"]);
+        assert_eq!(p("delete pods").unwrap_err().0, "%k8s delete: which pods? give a name, -l SELECTOR or --all");
+        assert!(p("delete pods x -l a=b").is_err());
+        assert!(p("delete -f x.yaml pods").is_err());
+    }
+
+    #[test]
+    fn short_kind_names() {
+        for (short, plural) in [
+            ("po", "pods"),
+            ("deploy", "deployments"),
+            ("svc", "services"),
+            ("rs", "replicasets"),
+            ("ns", "namespaces"),
+            ("no", "nodes"),
+            ("cm", "configmaps"),
+            ("sa", "serviceaccounts"),
+            ("ing", "ingresses"),
+            ("job", "jobs"),
+            ("ds", "daemonsets"),
+            ("sts", "statefulsets"),
+            ("Pod", "pods"),
+            ("widgets", "widgets"),
+        ] {
+            assert_eq!(canonical_kind(short), plural, "{short}");
+        }
+    }
+
+    #[test]
+    fn closest_names() {
+        assert_eq!(closest("podz", ["pods", "nodes", "services"].into_iter()), Some("pods"));
+        assert_eq!(closest("zzzzzzzz", ["pods"].into_iter()), None);
+    }
+}

@@ -1,0 +1,230 @@
+//! `%k8s` (alias `%kubectl`): Kubernetes from notebook cells, with kubectl's verbs and flags.
+//!
+//! Layers, each readable and testable on its own:
+//! - [`args`]: kubectl-compatible argument parsing (no cluster),
+//! - [`manifest`]: YAML documents with their lines (no cluster),
+//! - [`client`] and [`ops`]: the connection, discovery and the verbs, on kube,
+//! - [`render`]: MIME bundles, HTML tables with aligned text twins (no cluster).
+
+pub mod args;
+pub mod client;
+pub mod manifest;
+pub mod ops;
+pub mod render;
+
+use crate::parse::{MagicCall, MagicKind};
+use crate::registry::{Magic, MagicContext, MagicError, MagicFuture, MagicOutput, Registry};
+use args::{Verb, FLAGS};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Registers `%k8s` / `%%k8s` (and `%kubectl`).
+pub fn register(registry: &mut Registry) {
+    registry.register(Arc::new(K8s::default()));
+}
+
+#[derive(Default)]
+pub struct K8s {
+    session: ops::Session,
+}
+
+const HELP: &str = "\
+%k8s VERB [ARGS] [FLAGS]        (also %kubectl; %%k8s apply with YAML in the cell)
+
+Drives the Kubernetes cluster of your kubeconfig (KUBECONFIG, or ~/.kube/config, or the pod's
+service account inside a cluster) with kubectl's verbs and flags. It connects on first use.
+
+  %k8s connect [--context C] [--namespace N] [--kubeconfig PATH]
+        connect (again) and show the server, its version, the nodes and their capacity, and the
+        API groups with their preferred versions
+  %k8s use namespace N          make N the namespace of later commands (kubectl: config set-context --current --namespace N)
+  %k8s use context C            switch to context C of the kubeconfig (kubectl: config use-context C)
+  %k8s get KIND [NAME...] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
+        a table with kubectl's columns; KIND is a name, a short name (po, deploy, svc, rs, ns,
+        no, cm, sa, ing, job, ds, sts, ...) or a custom resource; KIND/NAME works too
+  %k8s describe KIND [NAME...] [-n NS] [-l SELECTOR]
+        metadata, labels, the highlights of the spec, status and conditions, recent events
+  %%k8s apply [-n NS]           server-side apply of the YAML documents in the cell
+  %k8s apply -f PATH            ... of a file or of the YAML files of a directory
+  %k8s delete KIND NAME... | KIND -l SELECTOR | KIND --all | -f PATH  [--ignore-not-found]
+
+Everything applied gets the labels app.kubernetes.io/managed-by=kubernel and
+kubernel.io/session=<this kernel's id>; the field manager is \"kubernel\".
+--context C and --kubeconfig PATH on any verb use that cluster for that one command.
+Tab completes verbs, flags, kinds and the names of live objects.";
+
+impl Magic for K8s {
+    fn name(&self) -> &'static str {
+        "k8s"
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        &["kubectl"]
+    }
+    fn kinds(&self) -> &'static [MagicKind] {
+        &[MagicKind::Line, MagicKind::Cell]
+    }
+    fn summary(&self) -> &'static str {
+        "Kubernetes: connect, get, describe, apply, delete (kubectl's verbs and flags)"
+    }
+    fn help(&self) -> String {
+        HELP.to_string()
+    }
+    fn run<'a>(&'a self, call: MagicCall, ctx: MagicContext<'a>) -> MagicFuture<'a, Result<MagicOutput, MagicError>> {
+        Box::pin(async move {
+            let body = call.body.as_deref().filter(|b| !b.trim().is_empty());
+            let a = args::parse_with_body(&call.args, body.is_some()).map_err(|e| MagicError::usage(e.0))?;
+            if body.is_some() && !matches!(a.verb, Verb::Apply | Verb::Delete) {
+                return Err(MagicError::usage(format!(
+                    "%%k8s {} takes no cell body; only apply and delete read YAML from the cell",
+                    a.verb.name()
+                )));
+            }
+            let s = &self.session;
+            match a.verb {
+                Verb::Connect => ops::connect(s, &a).await,
+                Verb::Use => ops::use_(s, &a, &ctx.sink).await,
+                Verb::Get => ops::get(s, &a).await,
+                Verb::Describe => ops::describe(s, &a).await,
+                Verb::Apply => ops::apply(s, &a, body, &ctx.sink).await,
+                Verb::Delete => ops::delete(s, &a, body, &ctx.sink).await,
+            }
+        })
+    }
+    fn complete<'a>(&'a self, text: &'a str) -> MagicFuture<'a, (usize, Vec<String>)> {
+        Box::pin(async move {
+            let start = text.rfind(char::is_whitespace).map(|i| i + 1).unwrap_or(0);
+            let current = &text[start..];
+            let before: Vec<&str> = text[..start].split_whitespace().collect();
+            let found = tokio::time::timeout(Duration::from_secs(4), self.candidates(&before, current))
+                .await
+                .unwrap_or_default();
+            let mut matches: Vec<String> = found.into_iter().filter(|c| c.starts_with(current)).collect();
+            matches.sort();
+            matches.dedup();
+            (start, matches)
+        })
+    }
+}
+
+fn takes_value(flag: &str) -> bool {
+    let spelled = flag.split_once('=').map_or(flag, |(f, _)| f);
+    FLAGS.iter().any(|(long, short, value, _)| *value && (*long == spelled || *short == Some(spelled))) && !flag.contains('=')
+}
+
+impl K8s {
+    /// Everything that may be typed at the cursor; the caller filters by the typed prefix.
+    async fn candidates(&self, before: &[&str], current: &str) -> Vec<String> {
+        let Some(verb_word) = before.first() else {
+            let mut v: Vec<String> = Verb::ALL.iter().map(|v| v.name().to_string()).collect();
+            v.push("config".into());
+            return v;
+        };
+        let Some(verb) = Verb::from_name(verb_word) else { return Vec::new() };
+        // Positionals so far (flag values left out), and the -n given, if any.
+        let mut positional = Vec::new();
+        let mut namespace = None;
+        let mut i = 1;
+        while i < before.len() {
+            let t = before[i];
+            if t.starts_with('-') {
+                if takes_value(t) {
+                    if matches!(t, "-n" | "--namespace") {
+                        namespace = before.get(i + 1).map(|s| s.to_string());
+                    }
+                    i += 1;
+                }
+            } else {
+                positional.push(t);
+            }
+            i += 1;
+        }
+        if let Some(prev) = before.last().filter(|p| p.starts_with('-') && takes_value(p)) {
+            return match *prev {
+                "-n" | "--namespace" => self.names("namespaces", None).await,
+                "-o" | "--output" => args::Output::NAMES.iter().map(|s| s.to_string()).collect(),
+                "--context" => client::context_names(None),
+                _ => Vec::new(),
+            };
+        }
+        if current.starts_with('-') {
+            let mut flags = Vec::new();
+            for long in verb.flags() {
+                flags.push(long.to_string());
+                if let Some((_, Some(short), _, _)) = FLAGS.iter().find(|(l, _, _, _)| l == long) {
+                    flags.push(short.to_string());
+                }
+            }
+            return flags;
+        }
+        match verb {
+            Verb::Use => match positional.as_slice() {
+                [] => vec!["namespace".into(), "context".into()],
+                ["namespace" | "ns"] => self.names("namespaces", None).await,
+                ["context"] => client::context_names(None),
+                _ => Vec::new(),
+            },
+            Verb::Get | Verb::Describe | Verb::Delete => {
+                if let Some((kind, _)) = current.split_once('/') {
+                    if positional.is_empty() {
+                        return self
+                            .names(kind, namespace.as_deref())
+                            .await
+                            .into_iter()
+                            .map(|n| format!("{kind}/{n}"))
+                            .collect();
+                    }
+                    return Vec::new();
+                }
+                match positional.first() {
+                    None => self.kinds().await,
+                    Some(kind) => self.names(kind, namespace.as_deref()).await,
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    async fn kinds(&self) -> Vec<String> {
+        let mut v: Vec<String> = args::COMMON_KINDS.iter().map(|s| s.to_string()).collect();
+        v.extend(args::SHORT_NAMES.iter().map(|(s, _)| s.to_string()));
+        if let Some(conn) = self.session.existing().await {
+            if let Ok(catalog) = conn.catalog().await {
+                v.extend(catalog.kinds.iter().map(|k| k.plural.clone()));
+            }
+        }
+        v
+    }
+
+    async fn names(&self, kind: &str, namespace: Option<&str>) -> Vec<String> {
+        let Ok(conn) = self.session.conn().await else { return Vec::new() };
+        let ns = namespace.map(str::to_string).unwrap_or_else(|| self.session.namespace(&conn));
+        ops::live_names(&conn, &ns, kind).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(text: &str) -> (usize, Vec<String>) {
+        let k = K8s::default();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(k.complete(text))
+    }
+
+    #[test]
+    fn completes_verbs_flags_kinds_offline() {
+        let (start, m) = complete(" ge");
+        assert_eq!(start, 1);
+        assert_eq!(m, vec!["get"]);
+        let (_, m) = complete(" get pods --nam");
+        assert_eq!(m, vec!["--namespace"]);
+        let (_, m) = complete(" get pods -o ");
+        assert_eq!(m, vec!["json", "name", "wide", "yaml"]);
+        let (start, m) = complete(" get deplo");
+        assert_eq!(start, 5);
+        assert!(m.contains(&"deployments".to_string()) && m.contains(&"deploy".to_string()), "{m:?}");
+        let (_, m) = complete(" use ");
+        assert_eq!(m, vec!["context", "namespace"]);
+    }
+}

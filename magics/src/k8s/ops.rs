@@ -1,0 +1,456 @@
+//! The cluster operations behind the verbs: connect, use, get, describe, apply, delete. They
+//! talk to the API server through kube and hand JSON values to `render`.
+
+use super::args::{Args, Output};
+use super::client::{self, Conn, Kind, Target, CONNECT_TIMEOUT};
+use super::manifest::{self, Doc};
+use super::render;
+use crate::registry::{MagicError, MagicOutput};
+use crate::sink::{MimeBundle, OutputSink, StreamName};
+use chrono::Utc;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub const FIELD_MANAGER: &str = "kubernel";
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kubernel");
+pub const SESSION_LABEL: &str = "kubernel.io/session";
+
+/// The id of this kernel process, put on everything it creates.
+pub fn session_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The connection of a kernel session: made on first use, replaced by `connect` and `use`.
+#[derive(Default)]
+pub struct Session {
+    conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
+    /// `use namespace` on top of the connection's default.
+    namespace: Mutex<Option<String>>,
+}
+
+impl Session {
+    /// The current connection, connecting lazily (KUBECONFIG or in-cluster) on first use.
+    pub async fn conn(&self) -> Result<Arc<Conn>, MagicError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let conn = Arc::new(probe(client::connect(&Target::default()).await?).await?);
+        *guard = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// The connection if there is one, without connecting (for completion).
+    pub async fn existing(&self) -> Option<Arc<Conn>> {
+        self.conn.lock().await.clone()
+    }
+
+    pub fn namespace(&self, conn: &Conn) -> String {
+        self.namespace.lock().unwrap().clone().unwrap_or_else(|| conn.namespace.clone())
+    }
+
+    /// The connection for one call: the session's, or a one-off one for --context/--kubeconfig.
+    async fn for_call(&self, a: &Args) -> Result<(Arc<Conn>, String), MagicError> {
+        if a.context.is_some() || a.kubeconfig.is_some() {
+            let current = self.existing().await;
+            let target = Target {
+                context: a.context.clone(),
+                kubeconfig: a.kubeconfig.clone().or_else(|| current.as_ref().and_then(|c| c.kubeconfig.clone())),
+                namespace: None,
+            };
+            let conn = Arc::new(probe(client::connect(&target).await?).await?);
+            let ns = a.namespace.clone().unwrap_or_else(|| conn.namespace.clone());
+            return Ok((conn, ns));
+        }
+        let conn = self.conn().await?;
+        let ns = a.namespace.clone().unwrap_or_else(|| self.namespace(&conn));
+        Ok((conn, ns))
+    }
+}
+
+/// Checks that the server answers (within 10 s) before a connection is used.
+async fn probe(conn: Conn) -> Result<Conn, MagicError> {
+    let client = conn.client.clone();
+    match tokio::time::timeout(CONNECT_TIMEOUT, client.apiserver_version()).await {
+        Ok(Ok(_)) => Ok(conn),
+        Ok(Err(e)) => Err(conn.explain("connect", e)),
+        Err(_) => Err(MagicError::new(
+            "Unreachable",
+            format!("cannot reach the Kubernetes API server at {} within {} s", conn.server, CONNECT_TIMEOUT.as_secs()),
+        )),
+    }
+}
+
+fn api_for(conn: &Conn, kind: &Kind, ns: Option<&str>) -> Api<DynamicObject> {
+    let ar = kind.api_resource();
+    match (kind.namespaced, ns) {
+        (true, Some(ns)) => Api::namespaced_with(conn.client.clone(), ns, &ar),
+        _ => Api::all_with(conn.client.clone(), &ar),
+    }
+}
+
+fn to_value(obj: DynamicObject, ar: &ApiResource) -> Value {
+    let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
+    if let Some(m) = v.as_object_mut() {
+        m.entry("apiVersion").or_insert_with(|| json!(ar.api_version));
+        m.entry("kind").or_insert_with(|| json!(ar.kind));
+        if m.get("apiVersion").is_some_and(Value::is_null) {
+            m.insert("apiVersion".into(), json!(ar.api_version));
+        }
+        if m.get("kind").is_some_and(Value::is_null) {
+            m.insert("kind".into(), json!(ar.kind));
+        }
+    }
+    v
+}
+
+fn result(bundle: MimeBundle) -> Result<MagicOutput, MagicError> {
+    Ok(MagicOutput::Result(bundle))
+}
+
+// ---- connect / use ------------------------------------------------------------------------
+
+pub async fn connect(session: &Session, a: &Args) -> Result<MagicOutput, MagicError> {
+    let target = Target { context: a.context.clone(), kubeconfig: a.kubeconfig.clone(), namespace: a.namespace.clone() };
+    let conn = Arc::new(probe(client::connect(&target).await?).await?);
+    let bundle = summary(&conn, &conn.namespace).await?;
+    *session.conn.lock().await = Some(conn);
+    *session.namespace.lock().unwrap() = None;
+    result(bundle)
+}
+
+async fn summary(conn: &Conn, namespace: &str) -> Result<MimeBundle, MagicError> {
+    let version = conn.call("read the server version", conn.client.apiserver_version()).await?;
+    let catalog = conn.catalog().await?;
+    let nodes_kind = catalog.resolve("nodes")?;
+    let ar = nodes_kind.api_resource();
+    let nodes = conn.call("list nodes", api_for(conn, nodes_kind, None).list(&ListParams::default())).await?;
+    let info = render::ClusterInfo {
+        server: conn.server.clone(),
+        version: version.git_version,
+        context: conn.context.clone(),
+        user: conn.user.clone(),
+        namespace: namespace.to_string(),
+        nodes: nodes.items.into_iter().map(|o| to_value(o, &ar)).collect(),
+        groups: catalog.groups.clone(),
+    };
+    Ok(render::cluster_bundle(&info, Utc::now()))
+}
+
+pub async fn use_(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+    let (what, name) = (a.positional[0].as_str(), a.positional[1].clone());
+    match what {
+        "namespace" => {
+            let conn = session.conn().await?;
+            // Say so if it does not exist (kubectl would not), but switch anyway.
+            let catalog = conn.catalog().await?;
+            let ns_kind = catalog.resolve("namespaces")?;
+            let exists = api_for(&conn, ns_kind, None).get_opt(&name).await.ok().flatten().is_some();
+            *session.namespace.lock().unwrap() = Some(name.clone());
+            let note = if exists { String::new() } else { " (it does not exist yet)".to_string() };
+            sink.stream(StreamName::Stdout, &format!("namespace is now {name}{note}\n"));
+            Ok(MagicOutput::None)
+        }
+        _ => {
+            let current = session.existing().await;
+            let target = Target {
+                context: Some(name.clone()),
+                kubeconfig: current.as_ref().and_then(|c| c.kubeconfig.clone()),
+                namespace: None,
+            };
+            let conn = Arc::new(probe(client::connect(&target).await?).await?);
+            sink.stream(
+                StreamName::Stdout,
+                &format!("context is now {name}: {} (namespace {})\n", conn.server, conn.namespace),
+            );
+            *session.conn.lock().await = Some(conn);
+            *session.namespace.lock().unwrap() = None;
+            Ok(MagicOutput::None)
+        }
+    }
+}
+
+// ---- get / describe -----------------------------------------------------------------------
+
+/// The objects named by kind + names / -l / all, as JSON values.
+async fn fetch(conn: &Conn, ns: &str, a: &Args) -> Result<(Kind, Vec<Value>), MagicError> {
+    let catalog = conn.catalog().await?;
+    let kind = catalog.resolve(&a.positional[0])?.clone();
+    let ar = kind.api_resource();
+    let names = &a.positional[1..];
+    let mut objects = Vec::new();
+    if names.is_empty() {
+        let api = api_for(conn, &kind, if a.all_namespaces { None } else { Some(ns) });
+        let mut lp = ListParams::default();
+        if let Some(sel) = &a.selector {
+            lp = lp.labels(sel);
+        }
+        let list = conn.call(&format!("list {}", kind.plural), api.list(&lp)).await?;
+        objects.extend(list.items.into_iter().map(|o| to_value(o, &ar)));
+    } else {
+        let api = api_for(conn, &kind, Some(ns));
+        for name in names {
+            let obj = conn.call(&format!("get {} {name}", kind.plural), api.get(name)).await?;
+            objects.push(to_value(obj, &ar));
+        }
+    }
+    Ok((kind, objects))
+}
+
+fn nothing_found(kind: &Kind, ns: &str, a: &Args) -> MimeBundle {
+    let text = if kind.namespaced && !a.all_namespaces {
+        format!("No resources found in {ns} namespace.")
+    } else {
+        "No resources found.".to_string()
+    };
+    MimeBundle::plain(text.clone()).with("text/html", format!("<i>{}</i>", crate::builtin::escape_html(&text)))
+}
+
+pub async fn get(session: &Session, a: &Args) -> Result<MagicOutput, MagicError> {
+    let (conn, ns) = session.for_call(a).await?;
+    let (kind, objects) = fetch(&conn, &ns, a).await?;
+    let single = a.positional.len() == 2;
+    if objects.is_empty() && matches!(a.output, Output::Table | Output::Wide | Output::Name) {
+        return result(nothing_found(&kind, &ns, a));
+    }
+    let bundle = match a.output {
+        Output::Table | Output::Wide => {
+            let with_ns = a.all_namespaces && kind.namespaced;
+            render::table(&kind.plural, &objects, a.output == Output::Wide, with_ns, Utc::now()).bundle()
+        }
+        Output::Yaml => render::yaml_bundle(&render::as_document(objects, single)),
+        Output::Json => render::json_bundle(&render::as_document(objects, single)),
+        Output::Name => render::names_bundle(&kind.kind, &kind.group, &objects),
+    };
+    result(bundle)
+}
+
+pub async fn describe(session: &Session, a: &Args) -> Result<MagicOutput, MagicError> {
+    let (conn, ns) = session.for_call(a).await?;
+    let (kind, objects) = fetch(&conn, &ns, a).await?;
+    if objects.is_empty() {
+        return result(nothing_found(&kind, &ns, a));
+    }
+    let catalog = conn.catalog().await?;
+    let events_kind = catalog.resolve("events").ok().filter(|k| k.group.is_empty()).cloned();
+    let now = Utc::now();
+    let mut text = String::new();
+    let mut html = String::new();
+    for obj in &objects {
+        let events = match &events_kind {
+            Some(ek) => object_events(&conn, ek, obj).await,
+            None => Vec::new(),
+        };
+        let d = render::describe(&kind.kind, obj, &events, now);
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&d.to_text());
+        html.push_str(&d.to_html());
+    }
+    result(MimeBundle::plain(text).with("text/html", html))
+}
+
+/// Recent events about one object, oldest first; none if they cannot be read.
+async fn object_events(conn: &Conn, ek: &Kind, obj: &Value) -> Vec<Value> {
+    let uid = obj["metadata"]["uid"].as_str().unwrap_or_default();
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let ns = obj["metadata"]["namespace"].as_str().unwrap_or("default");
+    let api = api_for(conn, ek, Some(ns));
+    let mut fields = format!("involvedObject.name={name}");
+    if !uid.is_empty() {
+        fields.push_str(&format!(",involvedObject.uid={uid}"));
+    }
+    let ar = ek.api_resource();
+    let Ok(list) = conn.call("list events", api.list(&ListParams::default().fields(&fields))).await else {
+        return Vec::new();
+    };
+    let mut events: Vec<Value> = list.items.into_iter().map(|o| to_value(o, &ar)).collect();
+    let when = |e: &Value| -> String {
+        ["lastTimestamp", "eventTime", "firstTimestamp"]
+            .iter()
+            .find_map(|k| e[*k].as_str().map(str::to_string))
+            .or_else(|| e["metadata"]["creationTimestamp"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    events.sort_by_key(|e| when(e));
+    events
+}
+
+// ---- apply / delete -----------------------------------------------------------------------
+
+/// The manifests of a call: the cell body and every -f PATH (a file, or the YAML/JSON files of a
+/// directory).
+fn manifests(a: &Args, body: Option<&str>) -> Result<Vec<Doc>, MagicError> {
+    let verb = a.verb.name();
+    let mut docs = Vec::new();
+    if let Some(body) = body.filter(|b| !b.trim().is_empty()) {
+        docs.extend(manifest::parse(body, "the cell")?);
+    }
+    for path in &a.files {
+        let p = std::path::Path::new(path);
+        let files: Vec<std::path::PathBuf> = if p.is_dir() {
+            let mut v: Vec<_> = std::fs::read_dir(p)
+                .map_err(|e| MagicError::usage(format!("%k8s {verb}: cannot read {path}: {e}")))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| matches!(f.extension().and_then(|x| x.to_str()), Some("yaml" | "yml" | "json")))
+                .collect();
+            v.sort();
+            v
+        } else {
+            vec![p.to_path_buf()]
+        };
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(|e| {
+                MagicError::usage(format!("%k8s {verb}: cannot read {}: {}", f.display(), e.kind().to_string().to_lowercase()))
+            })?;
+            docs.extend(manifest::parse(&text, &f.display().to_string())?);
+        }
+    }
+    if docs.is_empty() {
+        return Err(MagicError::usage(format!(
+            "%k8s {verb}: nothing to {verb}; put YAML in the cell (%%k8s {verb}) or give -f PATH"
+        )));
+    }
+    Ok(docs)
+}
+
+/// Kind and namespace of every document, checked before anything is sent.
+fn plan(catalog: &client::Catalog, docs: &[Doc], a: &Args, default_ns: &str) -> Result<Vec<(Kind, Option<String>)>, MagicError> {
+    let mut out = Vec::new();
+    for d in docs {
+        let api_version = d.value["apiVersion"].as_str().unwrap_or_default();
+        let kind_name = d.value["kind"].as_str().unwrap_or_default();
+        let Some(kind) = catalog.by_gvk(api_version, kind_name) else {
+            let hint = catalog
+                .resolve(kind_name)
+                .map(|k| format!(" (it has {} in {})", k.kind, k.api_resource().api_version))
+                .unwrap_or_default();
+            return Err(MagicError::new(
+                "UnknownKind",
+                format!("{}: no kind {kind_name} in {api_version} on this cluster{hint}", d.place()),
+            ));
+        };
+        let ns = if kind.namespaced {
+            let own = d.value["metadata"]["namespace"].as_str();
+            match (own, &a.namespace) {
+                (Some(own), Some(flag)) if own != flag => {
+                    return Err(MagicError::usage(format!(
+                        "{}: the namespace of {} {} is {own}, which does not match -n {flag}",
+                        d.place(),
+                        kind.kind,
+                        d.value["metadata"]["name"].as_str().unwrap_or_default()
+                    )))
+                }
+                (Some(own), _) => Some(own.to_string()),
+                (None, _) => Some(default_ns.to_string()),
+            }
+        } else {
+            None
+        };
+        out.push((kind, ns));
+    }
+    Ok(out)
+}
+
+fn kind_ref(kind: &Kind) -> String {
+    if kind.group.is_empty() {
+        kind.kind.to_ascii_lowercase()
+    } else {
+        format!("{}.{}", kind.kind.to_ascii_lowercase(), kind.group)
+    }
+}
+
+pub async fn apply(session: &Session, a: &Args, body: Option<&str>, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+    let docs = manifests(a, body)?;
+    let (conn, ns) = session.for_call(a).await?;
+    let catalog = conn.catalog().await?;
+    let planned = plan(&catalog, &docs, a, &ns)?;
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for (doc, (kind, ns)) in docs.iter().zip(planned) {
+        let mut value = doc.value.clone();
+        let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        if let Some(ns) = &ns {
+            value["metadata"]["namespace"] = json!(ns);
+        }
+        if !value["metadata"]["labels"].is_object() {
+            value["metadata"]["labels"] = json!({});
+        }
+        value["metadata"]["labels"][MANAGED_BY.0] = json!(MANAGED_BY.1);
+        value["metadata"]["labels"][SESSION_LABEL] = json!(session_id());
+        let api = api_for(&conn, &kind, ns.as_deref());
+        conn.call(&format!("apply {} {name}", kind.plural), api.patch(&name, &params, &Patch::Apply(&value)))
+            .await
+            .map_err(|e| MagicError::new(&e.ename, format!("{}: {}", doc.place(), e.message)))?;
+        sink.stream(StreamName::Stdout, &format!("{}/{name} serverside-applied\n", kind_ref(&kind)));
+    }
+    Ok(MagicOutput::None)
+}
+
+pub async fn delete(session: &Session, a: &Args, body: Option<&str>, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+    let (conn, ns) = session.for_call(a).await?;
+    let catalog = conn.catalog().await?;
+    let mut targets: Vec<(Kind, Option<String>, String)> = Vec::new();
+    if !a.files.is_empty() || body.is_some_and(|b| !b.trim().is_empty()) {
+        let docs = manifests(a, body)?;
+        for (doc, (kind, ns)) in docs.iter().zip(plan(&catalog, &docs, a, &ns)?) {
+            targets.push((kind, ns, doc.value["metadata"]["name"].as_str().unwrap_or_default().to_string()));
+        }
+    } else {
+        let kind = catalog.resolve(&a.positional[0])?.clone();
+        let ns = kind.namespaced.then(|| ns.clone());
+        if a.positional.len() > 1 {
+            for name in &a.positional[1..] {
+                targets.push((kind.clone(), ns.clone(), name.clone()));
+            }
+        } else {
+            let mut lp = ListParams::default();
+            if let Some(sel) = &a.selector {
+                lp = lp.labels(sel);
+            }
+            let api = api_for(&conn, &kind, ns.as_deref());
+            let list = conn.call(&format!("list {}", kind.plural), api.list(&lp)).await?;
+            if list.items.is_empty() {
+                sink.stream(StreamName::Stdout, "No resources found\n");
+                return Ok(MagicOutput::None);
+            }
+            for o in list.items {
+                let name = o.metadata.name.clone().unwrap_or_default();
+                targets.push((kind.clone(), ns.clone(), name));
+            }
+        }
+    }
+    let mut first_error: Option<MagicError> = None;
+    for (kind, ns, name) in targets {
+        let api = api_for(&conn, &kind, ns.as_deref());
+        match conn.call(&format!("delete {} {name}", kind.plural), api.delete(&name, &DeleteParams::background())).await {
+            Ok(_) => sink.stream(StreamName::Stdout, &format!("{} \"{name}\" deleted\n", kind_ref(&kind))),
+            Err(e) if e.ename == "NotFound" && a.ignore_not_found => {}
+            Err(e) => {
+                sink.stream(StreamName::Stderr, &format!("{}: {}\n", e.ename, e.message));
+                if first_error.is_none() {
+                    first_error = Some(e);
+                }
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(MagicOutput::None),
+    }
+}
+
+// ---- completion ---------------------------------------------------------------------------
+
+/// Names of live objects of a kind in the session's namespace (for completion).
+pub async fn live_names(conn: &Conn, ns: &str, typed_kind: &str) -> Vec<String> {
+    let Ok(catalog) = conn.catalog().await else { return Vec::new() };
+    let Ok(kind) = catalog.resolve(typed_kind) else { return Vec::new() };
+    let api = api_for(conn, kind, Some(ns));
+    match conn.call_within("list", std::time::Duration::from_secs(3), api.list_metadata(&ListParams::default().limit(500))).await {
+        Ok(list) => list.items.into_iter().filter_map(|o| o.metadata.name).collect(),
+        Err(_) => Vec::new(),
+    }
+}
