@@ -39,7 +39,8 @@ struct Shared {
     /// Jobs sent and not finished; an interrupt only matters while this is above zero.
     queued: AtomicUsize,
     ready: AtomicBool,
-    startup_error: Mutex<Option<String>>,
+    /// Set once the session may hold a type with `evcxr_display` (see final_value.rs).
+    rich_display: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -116,7 +117,6 @@ fn run(jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
         Err(err) => {
             let message = startup_message(&err.to_string());
             crate::transport::sockets::log(&message);
-            *shared.startup_error.lock().unwrap() = Some(message.clone());
             shared.ready.store(true, Ordering::SeqCst);
             return refuse_all(jobs, &shared, message);
         }
@@ -197,7 +197,18 @@ fn execute(
         },
     };
     shared.running_cell.store(true, Ordering::SeqCst);
-    let result = context.execute_with_callbacks(code, &mut callbacks);
+    if super::final_value::may_add_rich_display(code) {
+        shared.rich_display.store(true, Ordering::SeqCst);
+    }
+    let fast = if shared.rich_display.load(Ordering::SeqCst) { None } else { super::final_value::rewrite(code) };
+    let result = match fast {
+        Some(fast) => match context.execute_with_callbacks(&fast, &mut callbacks) {
+            // Compile again as written, so that errors point at the user's own code.
+            Err(EvcxrError::CompilationErrors(_)) => context.execute_with_callbacks(code, &mut callbacks),
+            other => other,
+        },
+        None => context.execute_with_callbacks(code, &mut callbacks),
+    };
     shared.running_cell.store(false, Ordering::SeqCst);
     // A dead child is replaced by evcxr: track the new one so interrupt kills the right process.
     *shared.child.lock().unwrap() = Some(context.process_handle());

@@ -4,6 +4,7 @@
 pub mod code_state;
 pub mod compile_errors;
 pub mod evcxr_worker;
+pub mod final_value;
 pub mod output_pump;
 
 use crate::interpreter::{Completions, ErrorInfo, ExecuteOutcome, ExecuteRequest, InputReader, Interpreter, IsComplete};
