@@ -242,6 +242,18 @@ impl Conn {
     /// One short message for a kube error; `what` says what was being done ("list pods").
     pub fn explain(&self, what: &str, err: kube::Error) -> MagicError {
         match err {
+            kube::Error::Api(status) if status.reason == "Failed to parse error data" => {
+                // kube's placeholder: the answer was no Kubernetes Status at all.
+                let body: String = status.message.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(120).collect();
+                let body = if body.is_empty() { String::new() } else { format!(": {body}") };
+                MagicError::new(
+                    "ApiError",
+                    format!(
+                        "{what}: the server at {} answered HTTP {} without a Kubernetes status{body}; is it a Kubernetes API server?",
+                        self.server, status.code
+                    ),
+                )
+            }
             kube::Error::Api(status) => {
                 let msg = if status.message.is_empty() { status.reason.clone() } else { status.message.clone() };
                 match status.code {
@@ -256,10 +268,15 @@ impl Conn {
                     code => MagicError::new("ApiError", format!("{what}: {msg} (HTTP {code})")),
                 }
             }
-            kube::Error::HyperError(_) | kube::Error::Service(_) => MagicError::new(
-                "Unreachable",
-                format!("cannot reach the Kubernetes API server at {}: {}", self.server, root_message(&err)),
-            ),
+            kube::Error::HyperError(_) | kube::Error::Service(_) => {
+                let cause = root_message(&err);
+                let message = if cause.contains("deadline has elapsed") || cause.contains("timed out") {
+                    format!("cannot reach the Kubernetes API server at {} within {} s", self.server, CONNECT_TIMEOUT.as_secs())
+                } else {
+                    format!("cannot reach the Kubernetes API server at {}: {cause}", self.server)
+                };
+                MagicError::new("Unreachable", message)
+            }
             kube::Error::SerdeError(e) => MagicError::new("ApiError", format!("{what}: unexpected answer from the server: {e}")),
             other => MagicError::new("ApiError", format!("{what}: {}", root_message(&other))),
         }

@@ -59,6 +59,10 @@ fn yaml_error(err: &serde_saphyr::Error) -> (Option<usize>, String) {
     if let Some(idx) = msg.find(" at line ") {
         msg.truncate(idx);
     }
+    // Advice meant for programmers using the library ("set DuplicateKeyPolicy in Options").
+    if let Some(idx) = msg.find(", set ").filter(|i| msg[*i..].contains("Options")) {
+        msg.truncate(idx);
+    }
     if let Some(rest) = msg.strip_prefix("line ") {
         if let Some((_, after)) = rest.split_once(": ") {
             msg = after.to_string();
@@ -68,9 +72,17 @@ fn yaml_error(err: &serde_saphyr::Error) -> (Option<usize>, String) {
 }
 
 /// Parses every document of `text` (from `source`), expanding `kind: List` into its items.
+/// Lines are counted from 1 at the start of `text`.
 pub fn parse(text: &str, source: &str) -> Result<Vec<Doc>, MagicError> {
+    parse_from(text, source, 1)
+}
+
+/// As [`parse`], with `first_line` the number of the text's first line (a cell body starts on
+/// the line after `%%k8s apply`, and people read the cell's own line numbers).
+pub fn parse_from(text: &str, source: &str, first_line: usize) -> Result<Vec<Doc>, MagicError> {
     let mut out = Vec::new();
     for (start, doc) in split_documents(text) {
+        let start = start + first_line - 1;
         let value: Value = match serde_saphyr::from_str::<Value>(&doc) {
             Ok(v) => v,
             Err(e) => {
@@ -145,6 +157,14 @@ mod tests {
         let line: usize = err.message["the cell line ".len()..].split(':').next().unwrap().parse().unwrap();
         assert!((9..=11).contains(&line), "{}", err.message);
         assert!(!err.message.contains('\n'), "{}", err.message);
+    }
+
+    #[test]
+    fn cell_lines_count_the_magic_line() {
+        let err = parse_from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n  k: w\n", "the cell", 2).unwrap_err();
+        assert_eq!(err.message, "the cell line 8: duplicate mapping key: k");
+        let docs = parse_from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n", "the cell", 2).unwrap();
+        assert_eq!(docs[0].line, 2);
     }
 
     #[test]

@@ -80,13 +80,14 @@ impl Magic for K8s {
                 )));
             }
             let s = &self.session;
+            let body_line = call.line + 1;
             match a.verb {
                 Verb::Connect => ops::connect(s, &a).await,
                 Verb::Use => ops::use_(s, &a, &ctx.sink).await,
                 Verb::Get => ops::get(s, &a).await,
                 Verb::Describe => ops::describe(s, &a).await,
-                Verb::Apply => ops::apply(s, &a, body, &ctx.sink).await,
-                Verb::Delete => ops::delete(s, &a, body, &ctx.sink).await,
+                Verb::Apply => ops::apply(s, &a, body, body_line, &ctx.sink).await,
+                Verb::Delete => ops::delete(s, &a, body, body_line, &ctx.sink).await,
             }
         })
     }

@@ -283,11 +283,11 @@ async fn object_events(conn: &Conn, ek: &Kind, obj: &Value) -> Vec<Value> {
 
 /// The manifests of a call: the cell body and every -f PATH (a file, or the YAML/JSON files of a
 /// directory).
-fn manifests(a: &Args, body: Option<&str>) -> Result<Vec<Doc>, MagicError> {
+fn manifests(a: &Args, body: Option<&str>, body_line: usize) -> Result<Vec<Doc>, MagicError> {
     let verb = a.verb.name();
     let mut docs = Vec::new();
     if let Some(body) = body.filter(|b| !b.trim().is_empty()) {
-        docs.extend(manifest::parse(body, "the cell")?);
+        docs.extend(manifest::parse_from(body, "the cell", body_line)?);
     }
     for path in &a.files {
         let p = std::path::Path::new(path);
@@ -363,8 +363,15 @@ fn kind_ref(kind: &Kind) -> String {
     }
 }
 
-pub async fn apply(session: &Session, a: &Args, body: Option<&str>, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
-    let docs = manifests(a, body)?;
+/// `body_line`: the cell line the body starts on.
+pub async fn apply(
+    session: &Session,
+    a: &Args,
+    body: Option<&str>,
+    body_line: usize,
+    sink: &Arc<dyn OutputSink>,
+) -> Result<MagicOutput, MagicError> {
+    let docs = manifests(a, body, body_line)?;
     let (conn, ns) = session.for_call(a).await?;
     let catalog = conn.catalog().await?;
     let planned = plan(&catalog, &docs, a, &ns)?;
@@ -389,12 +396,18 @@ pub async fn apply(session: &Session, a: &Args, body: Option<&str>, sink: &Arc<d
     Ok(MagicOutput::None)
 }
 
-pub async fn delete(session: &Session, a: &Args, body: Option<&str>, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+pub async fn delete(
+    session: &Session,
+    a: &Args,
+    body: Option<&str>,
+    body_line: usize,
+    sink: &Arc<dyn OutputSink>,
+) -> Result<MagicOutput, MagicError> {
     let (conn, ns) = session.for_call(a).await?;
     let catalog = conn.catalog().await?;
     let mut targets: Vec<(Kind, Option<String>, String)> = Vec::new();
     if !a.files.is_empty() || body.is_some_and(|b| !b.trim().is_empty()) {
-        let docs = manifests(a, body)?;
+        let docs = manifests(a, body, body_line)?;
         for (doc, (kind, ns)) in docs.iter().zip(plan(&catalog, &docs, a, &ns)?) {
             targets.push((kind, ns, doc.value["metadata"]["name"].as_str().unwrap_or_default().to_string()));
         }
