@@ -171,6 +171,8 @@ def test_apply_get_describe_delete(k8s_kernel, namespace, tmp_path):
     assert json.loads(text)["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx"
     text, _ = ok(k, f"%k8s get deploy -n {namespace} -o name")
     assert text.strip() == "deployment.apps/web", text
+    text, _ = ok(k, f"%k8s get deploy,cm -n {namespace}")
+    assert "deployment.apps/web " in text and "configmap/demo-config " in text, text
 
     # The deployment comes up: its pod runs nginx.
     deadline = time.monotonic() + 120
@@ -221,6 +223,16 @@ def test_apply_get_describe_delete(k8s_kernel, namespace, tmp_path):
 
 
 # -- errors for people ----------------------------------------------------------------------
+
+
+def test_use_context(k8s_kernel):
+    current = kubectl("config", "current-context").stdout.strip()
+    text, _ = ok(k8s_kernel, f"%k8s use context {current}")
+    assert f"context is now {current}" in text, text
+    err = fails(k8s_kernel, "%k8s use context no-such-context", "ConfigError")
+    assert f"no context 'no-such-context' in the kubeconfig; it has {current}" in err, err
+    text, _ = ok(k8s_kernel, "%k8s get nodes")
+    assert "kubernel" in text
 
 
 def test_unknown_kind(k8s_kernel):

@@ -9,7 +9,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OnceCell;
+use std::time::Instant;
 
 /// How long reaching the API server may take before we say it is unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -133,7 +133,8 @@ pub struct Conn {
     pub context: Option<String>,
     pub kubeconfig: Option<String>,
     pub user: Option<String>,
-    catalog: OnceCell<Arc<Catalog>>,
+    /// The catalog and when it was fetched.
+    catalog: tokio::sync::Mutex<Option<(Arc<Catalog>, Instant)>>,
 }
 
 /// What `connect` was asked for.
@@ -155,6 +156,7 @@ pub async fn connect(target: &Target) -> Result<Conn, MagicError> {
     let (mut config, context, user) = match &target.kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path).map_err(|e| config_error(format!("cannot read kubeconfig {path}: {}", root_message(&e))))?;
+            check_context(&kc, &target.context, path)?;
             let (context, user) = context_and_user(&kc, &target.context);
             let config = Config::from_custom_kubeconfig(kc, &options)
                 .await
@@ -163,6 +165,7 @@ pub async fn connect(target: &Target) -> Result<Conn, MagicError> {
         }
         None => match Kubeconfig::read() {
             Ok(kc) => {
+                check_context(&kc, &target.context, "the kubeconfig")?;
                 let (context, user) = context_and_user(&kc, &target.context);
                 let config = Config::from_custom_kubeconfig(kc, &options)
                     .await
@@ -195,8 +198,18 @@ pub async fn connect(target: &Target) -> Result<Conn, MagicError> {
         context,
         kubeconfig: target.kubeconfig.clone(),
         user,
-        catalog: OnceCell::new(),
+        catalog: tokio::sync::Mutex::new(None),
     })
+}
+
+fn check_context(kc: &Kubeconfig, wanted: &Option<String>, place: &str) -> Result<(), MagicError> {
+    let Some(name) = wanted else { return Ok(()) };
+    if kc.contexts.iter().any(|c| &c.name == name) {
+        return Ok(());
+    }
+    let known: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+    let known = if known.is_empty() { "it has none".to_string() } else { format!("it has {}", known.join(", ")) };
+    Err(config_error(format!("no context '{name}' in {place}; {known}")))
 }
 
 fn context_and_user(kc: &Kubeconfig, wanted: &Option<String>) -> (Option<String>, Option<String>) {
@@ -288,10 +301,43 @@ impl Conn {
 
     /// The catalog of kinds, fetched once per connection.
     pub async fn catalog(&self) -> Result<Arc<Catalog>, MagicError> {
-        self.catalog
-            .get_or_try_init(|| async { self.discover().await.map(Arc::new) })
-            .await
-            .cloned()
+        let mut guard = self.catalog.lock().await;
+        if let Some((c, _)) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(self.discover().await?);
+        *guard = Some((c.clone(), Instant::now()));
+        Ok(c)
+    }
+
+    /// Fetches the catalog again if it is older than a few seconds (a kind was not found: a
+    /// custom resource may have been added since).
+    async fn refreshed_catalog(&self) -> Result<Arc<Catalog>, MagicError> {
+        let mut guard = self.catalog.lock().await;
+        if let Some((c, at)) = guard.as_ref() {
+            if at.elapsed() < Duration::from_secs(3) {
+                return Ok(c.clone());
+            }
+        }
+        let c = Arc::new(self.discover().await?);
+        *guard = Some((c.clone(), Instant::now()));
+        Ok(c)
+    }
+
+    /// A kind as typed, looked up again in fresh discovery before it is called unknown.
+    pub async fn kind(&self, typed: &str) -> Result<Kind, MagicError> {
+        match self.catalog().await?.resolve(typed) {
+            Ok(k) => Ok(k.clone()),
+            Err(_) => self.refreshed_catalog().await?.resolve(typed).cloned(),
+        }
+    }
+
+    /// The kind of a manifest's apiVersion + kind, with the same second look.
+    pub async fn kind_of(&self, api_version: &str, kind: &str) -> Result<Option<Kind>, MagicError> {
+        match self.catalog().await?.by_gvk(api_version, kind) {
+            Some(k) => Ok(Some(k)),
+            None => Ok(self.refreshed_catalog().await?.by_gvk(api_version, kind)),
+        }
     }
 
     async fn discover(&self) -> Result<Catalog, MagicError> {

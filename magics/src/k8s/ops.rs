@@ -176,8 +176,7 @@ pub async fn use_(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Re
 
 /// The objects named by kind + names / -l / all, as JSON values.
 async fn fetch(conn: &Conn, ns: &str, a: &Args) -> Result<(Kind, Vec<Value>), MagicError> {
-    let catalog = conn.catalog().await?;
-    let kind = catalog.resolve(&a.positional[0])?.clone();
+    let kind = conn.kind(&a.positional[0]).await?;
     let ar = kind.api_resource();
     let names = &a.positional[1..];
     let mut objects = Vec::new();
@@ -210,6 +209,10 @@ fn nothing_found(kind: &Kind, ns: &str, a: &Args) -> MimeBundle {
 
 pub async fn get(session: &Session, a: &Args) -> Result<MagicOutput, MagicError> {
     let (conn, ns) = session.for_call(a).await?;
+    let kinds: Vec<&str> = a.positional[0].split(',').filter(|k| !k.is_empty()).collect();
+    if kinds.len() > 1 {
+        return get_several(&conn, &ns, a, &kinds).await;
+    }
     let (kind, objects) = fetch(&conn, &ns, a).await?;
     let single = a.positional.len() == 2;
     if objects.is_empty() && matches!(a.output, Output::Table | Output::Wide | Output::Name) {
@@ -225,6 +228,51 @@ pub async fn get(session: &Session, a: &Args) -> Result<MagicOutput, MagicError>
         Output::Name => render::names_bundle(&kind.kind, &kind.group, &objects),
     };
     result(bundle)
+}
+
+/// `get deploy,svc,pods`: one table per kind (names as kind/name, as kubectl does), or one List.
+async fn get_several(conn: &Conn, ns: &str, a: &Args, kinds: &[&str]) -> Result<MagicOutput, MagicError> {
+    if a.positional.len() > 1 {
+        return Err(MagicError::usage("%k8s get: names go with one kind; write KIND NAME or KIND/NAME"));
+    }
+    let now = Utc::now();
+    let mut all = Vec::new();
+    let mut text = String::new();
+    let mut html = String::new();
+    for typed in kinds {
+        let one = Args { positional: vec![typed.to_string()], ..a.clone() };
+        let (kind, objects) = fetch(conn, ns, &one).await?;
+        if objects.is_empty() {
+            continue;
+        }
+        match a.output {
+            Output::Table | Output::Wide => {
+                let with_ns = a.all_namespaces && kind.namespaced;
+                let mut t = render::table(&kind.plural, &objects, a.output == Output::Wide, with_ns, now);
+                let col = usize::from(with_ns);
+                for row in &mut t.rows {
+                    row[col] = format!("{}/{}", kind_ref(&kind), row[col]);
+                }
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&t.to_text());
+                html.push_str(&t.to_html());
+            }
+            Output::Name => text.push_str(render::names_bundle(&kind.kind, &kind.group, &objects).text().unwrap_or_default()),
+            Output::Yaml | Output::Json => all.extend(objects),
+        }
+    }
+    match a.output {
+        Output::Yaml => result(render::yaml_bundle(&render::as_document(all, false))),
+        Output::Json => result(render::json_bundle(&render::as_document(all, false))),
+        _ if text.is_empty() => {
+            let t = if a.all_namespaces { "No resources found.".to_string() } else { format!("No resources found in {ns} namespace.") };
+            result(MimeBundle::plain(t))
+        }
+        Output::Name => result(MimeBundle::plain(text)),
+        _ => result(MimeBundle::plain(text).with("text/html", html)),
+    }
 }
 
 pub async fn describe(session: &Session, a: &Args) -> Result<MagicOutput, MagicError> {
@@ -318,13 +366,15 @@ fn manifests(a: &Args, body: Option<&str>, body_line: usize) -> Result<Vec<Doc>,
 }
 
 /// Kind and namespace of every document, checked before anything is sent.
-fn plan(catalog: &client::Catalog, docs: &[Doc], a: &Args, default_ns: &str) -> Result<Vec<(Kind, Option<String>)>, MagicError> {
+async fn plan(conn: &Conn, docs: &[Doc], a: &Args, default_ns: &str) -> Result<Vec<(Kind, Option<String>)>, MagicError> {
     let mut out = Vec::new();
     for d in docs {
         let api_version = d.value["apiVersion"].as_str().unwrap_or_default();
         let kind_name = d.value["kind"].as_str().unwrap_or_default();
-        let Some(kind) = catalog.by_gvk(api_version, kind_name) else {
-            let hint = catalog
+        let Some(kind) = conn.kind_of(api_version, kind_name).await? else {
+            let hint = conn
+                .catalog()
+                .await?
                 .resolve(kind_name)
                 .map(|k| format!(" (it has {} in {})", k.kind, k.api_resource().api_version))
                 .unwrap_or_default();
@@ -373,8 +423,7 @@ pub async fn apply(
 ) -> Result<MagicOutput, MagicError> {
     let docs = manifests(a, body, body_line)?;
     let (conn, ns) = session.for_call(a).await?;
-    let catalog = conn.catalog().await?;
-    let planned = plan(&catalog, &docs, a, &ns)?;
+    let planned = plan(&conn, &docs, a, &ns).await?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
     for (doc, (kind, ns)) in docs.iter().zip(planned) {
         let mut value = doc.value.clone();
@@ -404,15 +453,14 @@ pub async fn delete(
     sink: &Arc<dyn OutputSink>,
 ) -> Result<MagicOutput, MagicError> {
     let (conn, ns) = session.for_call(a).await?;
-    let catalog = conn.catalog().await?;
     let mut targets: Vec<(Kind, Option<String>, String)> = Vec::new();
     if !a.files.is_empty() || body.is_some_and(|b| !b.trim().is_empty()) {
         let docs = manifests(a, body, body_line)?;
-        for (doc, (kind, ns)) in docs.iter().zip(plan(&catalog, &docs, a, &ns)?) {
+        for (doc, (kind, ns)) in docs.iter().zip(plan(&conn, &docs, a, &ns).await?) {
             targets.push((kind, ns, doc.value["metadata"]["name"].as_str().unwrap_or_default().to_string()));
         }
     } else {
-        let kind = catalog.resolve(&a.positional[0])?.clone();
+        let kind = conn.kind(&a.positional[0]).await?;
         let ns = kind.namespaced.then(|| ns.clone());
         if a.positional.len() > 1 {
             for name in &a.positional[1..] {
