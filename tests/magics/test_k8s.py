@@ -103,6 +103,19 @@ def test_get_namespaces_and_services(k8s_kernel):
     assert "kubernetes " in text and "443/TCP" in text
 
 
+def test_kinds_found_by_discovery(k8s_kernel):
+    # A kind outside the built-in short-name table, by plural, by plural.group and by Kind.
+    for kind in ("leases", "leases.coordination.k8s.io", "Lease"):
+        text, _ = ok(k8s_kernel, f"%k8s get {kind} -n kube-node-lease")
+        assert text.splitlines()[0].split() == ["NAME", "AGE"], text
+        assert "kubernel" in text, text
+    # Cluster-scoped, from an aggregated group.
+    text, _ = ok(k8s_kernel, "%k8s get apiservices -o name")
+    assert "apiservice.apiregistration.k8s.io/v1.apps" in text, text
+    text, _ = ok(k8s_kernel, "%k8s get events -A")
+    assert text.splitlines()[0].split()[:4] == ["NAMESPACE", "LAST", "SEEN", "TYPE"], text
+
+
 # -- apply, get, describe, delete -----------------------------------------------------------
 
 MANIFEST = """\
@@ -219,6 +232,15 @@ def test_apply_get_describe_delete(k8s_kernel, namespace, tmp_path):
     assert 'configmap "demo-config" deleted' in text, text
     text, _ = ok(k, "%k8s get deploy")
     assert f"No resources found in {namespace} namespace." in text, text
+
+    # delete KIND NAME, of something applied from a directory.
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "a.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-dir\n")
+    text, _ = ok(k, f"%k8s apply -f {tmp_path / 'dir'}")
+    assert "configmap/from-dir serverside-applied" in text, text
+    text, _ = ok(k, "%k8s delete cm from-dir")
+    assert 'configmap "from-dir" deleted' in text, text
+    assert "NotFound" in fails(k, "%k8s delete cm from-dir", "NotFound")
     ok(k, "%k8s use namespace default")
 
 

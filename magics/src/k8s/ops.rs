@@ -484,13 +484,17 @@ pub async fn delete(
         }
     }
     let mut first_error: Option<MagicError> = None;
+    let several = targets.len() > 1;
     for (kind, ns, name) in targets {
         let api = api_for(&conn, &kind, ns.as_deref());
         match conn.call(&format!("delete {} {name}", kind.plural), api.delete(&name, &DeleteParams::background())).await {
             Ok(_) => sink.stream(StreamName::Stdout, &format!("{} \"{name}\" deleted\n", kind_ref(&kind))),
             Err(e) if e.ename == "NotFound" && a.ignore_not_found => {}
             Err(e) => {
-                sink.stream(StreamName::Stderr, &format!("{}: {}\n", e.ename, e.message));
+                // With several objects, say which failed and go on; the first failure is the error.
+                if several {
+                    sink.stream(StreamName::Stderr, &format!("{}: {}\n", e.ename, e.message));
+                }
                 if first_error.is_none() {
                     first_error = Some(e);
                 }

@@ -278,6 +278,23 @@ pub fn table(plural: &str, objects: &[Value], wide: bool, with_namespace: bool, 
                 vec![name_of(o), s(&o["type"]), o["data"].as_object().map_or(0, |m| m.len()).to_string(), age(o, now)]
             }),
         ),
+        "events" => (
+            vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+            Box::new(move |o| {
+                let when = ["lastTimestamp", "eventTime", "firstTimestamp"]
+                    .iter()
+                    .find_map(|k| parse_time(&o[*k]))
+                    .or_else(|| parse_time(&o["metadata"]["creationTimestamp"]));
+                let involved = &o["involvedObject"];
+                vec![
+                    when.map(|t| human_duration((now - t).num_seconds())).unwrap_or_else(|| "<unknown>".into()),
+                    s(&o["type"]),
+                    s(&o["reason"]),
+                    format!("{}/{}", s(&involved["kind"]).to_ascii_lowercase(), s(&involved["name"])),
+                    s(&o["message"]).trim().to_string(),
+                ]
+            }),
+        ),
         _ => (vec!["NAME", "AGE"], Box::new(move |o| vec![name_of(o), age(o, now)])),
     };
     if with_namespace {
@@ -936,6 +953,16 @@ mod tests {
         let t = table("widgets", &[other], false, false, now());
         assert_eq!(t.headers, vec!["NAME", "AGE"]);
         assert_eq!(t.rows[0], vec!["x", "<unknown>"]);
+    }
+
+    #[test]
+    fn event_columns() {
+        let e = json!({ "metadata": { "name": "web.1" }, "type": "Warning", "reason": "BackOff",
+            "lastTimestamp": "2026-01-01T11:59:00Z", "message": "Back-off pulling image\n",
+            "involvedObject": { "kind": "Pod", "name": "web-1" } });
+        let t = table("events", &[e], false, false, now());
+        assert_eq!(t.headers, vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]);
+        assert_eq!(t.rows[0], vec!["60s", "Warning", "BackOff", "pod/web-1", "Back-off pulling image"]);
     }
 
     #[test]
