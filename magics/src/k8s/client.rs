@@ -283,6 +283,15 @@ impl Conn {
             }
             kube::Error::HyperError(_) | kube::Error::Service(_) => {
                 let cause = root_message(&err);
+                if cause.contains("certificate") {
+                    return MagicError::new(
+                        "TLSError",
+                        format!(
+                            "the API server at {} did not pass the TLS check ({cause}); if the cluster was set up again, `%k8s connect` reads the kubeconfig anew",
+                            self.server
+                        ),
+                    );
+                }
                 let message = if cause.contains("deadline has elapsed") || cause.contains("timed out") {
                     format!("cannot reach the Kubernetes API server at {} within {} s", self.server, CONNECT_TIMEOUT.as_secs())
                 } else {
