@@ -248,6 +248,33 @@ def test_apply_get_describe_delete(k8s_kernel, namespace, tmp_path):
     ok(k, "%k8s use namespace default")
 
 
+def test_get_watch_updates_in_place(k8s_kernel, namespace):
+    k = k8s_kernel
+    kubectl("create", "namespace", namespace, check=False)
+    kubectl("create", "configmap", "before", "-n", namespace, "--from-literal=a=1", check=False)
+    start = time.monotonic()
+    msg_id = k.kc.execute(f"%k8s get cm -n {namespace} -w --timeout 6s")
+    first = k.wait_iopub(msg_id, lambda m: m["msg_type"] == "display_data", timeout=20)
+    display_id = first["content"]["transient"]["display_id"]
+    assert "before" in first["content"]["data"]["text/plain"]
+    kubectl("create", "configmap", "during", "-n", namespace, "--from-literal=b=2")
+    update = k.wait_iopub(
+        msg_id,
+        lambda m: m["msg_type"] == "update_display_data" and "during" in m["content"]["data"]["text/plain"],
+        timeout=20,
+    )
+    assert update["content"]["transient"]["display_id"] == display_id
+    kubectl("delete", "configmap", "during", "-n", namespace)
+    reply = k.reply(msg_id, timeout=30)
+    msgs = k.wait_idle(msg_id)
+    took = time.monotonic() - start
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    assert 5 < took < 15, f"took {took:.1f} s"
+    last = [m for m in msgs if m["msg_type"] == "update_display_data"][-1]["content"]["data"]["text/plain"]
+    assert "before" in last and "during" not in last and "stopped after 6s" in last, last
+    kubectl("delete", "configmap", "before", "-n", namespace, check=False)
+
+
 # -- errors for people ----------------------------------------------------------------------
 
 

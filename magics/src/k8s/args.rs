@@ -36,7 +36,16 @@ impl Verb {
         match self {
             Verb::Connect => &["--context", "--namespace", "--kubeconfig"],
             Verb::Use => &[],
-            Verb::Get => &["--namespace", "--all-namespaces", "--selector", "--output", "--context", "--kubeconfig"],
+            Verb::Get => &[
+                "--namespace",
+                "--all-namespaces",
+                "--selector",
+                "--output",
+                "--watch",
+                "--timeout",
+                "--context",
+                "--kubeconfig",
+            ],
             Verb::Describe => &["--namespace", "--all-namespaces", "--selector", "--context", "--kubeconfig"],
             Verb::Apply => &["--namespace", "--filename", "--context", "--kubeconfig"],
             Verb::Delete => &[
@@ -63,6 +72,8 @@ pub const FLAGS: &[(&str, Option<&str>, bool, &str)] = &[
     ("--kubeconfig", None, true, "a kubeconfig path"),
     ("--all", None, false, ""),
     ("--ignore-not-found", None, false, ""),
+    ("--watch", Some("-w"), false, ""),
+    ("--timeout", None, true, "a duration (e.g. 30s, 5m)"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +103,9 @@ pub struct Args {
     pub kubeconfig: Option<String>,
     pub all: bool,
     pub ignore_not_found: bool,
+    /// `get -w`: keep the table up to date until interrupted or `--timeout`.
+    pub watch: bool,
+    pub timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +193,8 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
         kubeconfig: None,
         all: false,
         ignore_not_found: false,
+        watch: false,
+        timeout: None,
     };
     let mut i = 0;
     while i < rest.len() {
@@ -257,6 +273,14 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
             "--kubeconfig" => out.kubeconfig = value,
             "--all" => out.all = true,
             "--ignore-not-found" => out.ignore_not_found = true,
+            "--watch" => out.watch = true,
+            "--timeout" => {
+                let v = value.unwrap_or_default();
+                out.timeout = Some(
+                    parse_duration(&v)
+                        .ok_or_else(|| usage(Some(verb), format!("--timeout '{v}' is not a duration like 30s, 5m or 1h")))?,
+                );
+            }
             _ => unreachable!("flag table and match disagree: {long}"),
         }
     }
@@ -314,6 +338,15 @@ fn check(a: &mut Args, has_body: bool) -> Result<(), UsageError> {
             if a.selector.is_some() && a.positional.len() > 1 {
                 return Err(usage(verb, "give names or -l, not both"));
             }
+            if a.watch && !matches!(a.output, Output::Table | Output::Wide) {
+                return Err(usage(verb, "-w shows a live table; it does not go with -o yaml, json or name"));
+            }
+            if a.watch && (a.positional.len() > 2 || a.positional[0].contains(',')) {
+                return Err(usage(verb, "-w watches one kind, and at most one name"));
+            }
+            if a.timeout.is_some() && !a.watch {
+                return Err(usage(verb, "--timeout goes with -w"));
+            }
         }
         Verb::Apply => {
             if !a.positional.is_empty() {
@@ -341,6 +374,33 @@ fn check(a: &mut Args, has_body: bool) -> Result<(), UsageError> {
         }
     }
     Ok(())
+}
+
+/// `30s`, `5m`, `1h`, `1m30s` or plain seconds.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    if let Ok(secs) = text.parse::<f64>() {
+        return (secs >= 0.0 && secs.is_finite()).then(|| std::time::Duration::from_secs_f64(secs));
+    }
+    let mut total = 0f64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let n: f64 = number.parse().ok()?;
+        number.clear();
+        total += n * match c {
+            's' => 1.0,
+            'm' => 60.0,
+            'h' => 3600.0,
+            _ => return None,
+        };
+    }
+    if !number.is_empty() {
+        return None;
+    }
+    (total > 0.0 || text.starts_with('0')).then(|| std::time::Duration::from_secs_f64(total))
 }
 
 /// kubectl's short names and singulars of the built-in kinds, mapped to the plural resource name.
@@ -540,6 +600,19 @@ mod tests {
         assert_eq!(p("delete pods").unwrap_err().0, "%k8s delete: which pods? give a name, -l SELECTOR or --all");
         assert!(p("delete pods x -l a=b").is_err());
         assert!(p("delete -f x.yaml pods").is_err());
+    }
+
+    #[test]
+    fn watch_flags() {
+        let a = p("get pods -w --timeout 30s").unwrap();
+        assert!(a.watch);
+        assert_eq!(a.timeout, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(p("get pods -w --timeout=1m30s").unwrap().timeout, Some(std::time::Duration::from_secs(90)));
+        assert_eq!(p("get pods -w --timeout 5").unwrap().timeout, Some(std::time::Duration::from_secs(5)));
+        assert!(p("get pods -w --timeout soon").unwrap_err().0.contains("not a duration"));
+        assert!(p("get pods -w -o yaml").unwrap_err().0.contains("live table"));
+        assert!(p("get pods --timeout 5s").unwrap_err().0.contains("goes with -w"));
+        assert!(p("get pods,svc -w").is_err());
     }
 
     #[test]

@@ -41,7 +41,9 @@ service account inside a cluster) with kubectl's verbs and flags. It connects on
   %k8s use context C            switch to context C of the kubeconfig (kubectl: config use-context C)
   %k8s get KIND [NAME...] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
         a table with kubectl's columns; KIND is a name, a short name (po, deploy, svc, rs, ns,
-        no, cm, sa, ing, job, ds, sts, ...) or a custom resource; KIND/NAME works too
+        no, cm, sa, ing, job, ds, sts, ...) or a custom resource; KIND/NAME and KIND,KIND work too
+  %k8s get KIND [NAME] -w [--timeout 5m]
+        the table, updated in place as things change, until interrupted or the timeout
   %k8s describe KIND [NAME...] [-n NS] [-l SELECTOR]
         metadata, labels, the highlights of the spec, status and conditions, recent events
   %%k8s apply [-n NS]           server-side apply of the YAML documents in the cell
@@ -84,7 +86,7 @@ impl Magic for K8s {
             match a.verb {
                 Verb::Connect => ops::connect(s, &a).await,
                 Verb::Use => ops::use_(s, &a, &ctx.sink).await,
-                Verb::Get => ops::get(s, &a).await,
+                Verb::Get => ops::get(s, &a, &ctx.sink).await,
                 Verb::Describe => ops::describe(s, &a).await,
                 Verb::Apply => ops::apply(s, &a, body, body_line, &ctx.sink).await,
                 Verb::Delete => ops::delete(s, &a, body, body_line, &ctx.sink).await,

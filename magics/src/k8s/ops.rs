@@ -207,8 +207,11 @@ fn nothing_found(kind: &Kind, ns: &str, a: &Args) -> MimeBundle {
     MimeBundle::plain(text.clone()).with("text/html", format!("<i>{}</i>", crate::builtin::escape_html(&text)))
 }
 
-pub async fn get(session: &Session, a: &Args) -> Result<MagicOutput, MagicError> {
+pub async fn get(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
     let (conn, ns) = session.for_call(a).await?;
+    if a.watch {
+        return watch(&conn, &ns, a, sink).await;
+    }
     let kinds: Vec<&str> = a.positional[0].split(',').filter(|k| !k.is_empty()).collect();
     if kinds.len() > 1 {
         return get_several(&conn, &ns, a, &kinds).await;
@@ -228,6 +231,127 @@ pub async fn get(session: &Session, a: &Args) -> Result<MagicOutput, MagicError>
         Output::Name => render::names_bundle(&kind.kind, &kind.group, &objects),
     };
     result(bundle)
+}
+
+/// `get -w`: a table shown once and updated in place (update_display_data) as the watch reports
+/// changes, until `--timeout` or an interrupt. Updates are sent at most every 250 ms.
+async fn watch(conn: &Conn, ns: &str, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+    use futures::StreamExt;
+    use kube::api::{WatchEvent, WatchParams};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    let kind = conn.kind(&a.positional[0]).await?;
+    let ar = kind.api_resource();
+    let api = api_for(conn, &kind, if a.all_namespaces { None } else { Some(ns) });
+    let mut fields = String::new();
+    if let Some(name) = a.positional.get(1) {
+        fields = format!("metadata.name={name}");
+    }
+    let list_params = || {
+        let mut lp = ListParams::default();
+        if let Some(sel) = &a.selector {
+            lp = lp.labels(sel);
+        }
+        if !fields.is_empty() {
+            lp = lp.fields(&fields);
+        }
+        lp
+    };
+    let key = |v: &Value| {
+        (
+            v["metadata"]["namespace"].as_str().unwrap_or_default().to_string(),
+            v["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    let with_ns = a.all_namespaces && kind.namespaced;
+    let wide = a.output == Output::Wide;
+    let where_ = if kind.namespaced && !a.all_namespaces { format!(" in {ns}") } else { String::new() };
+    let deadline = a.timeout.map(|t| Instant::now() + t);
+    let render = |objects: &BTreeMap<(String, String), Value>, state: &str| {
+        let items: Vec<Value> = objects.values().cloned().collect();
+        let t = render::table(&kind.plural, &items, wide, with_ns, Utc::now());
+        let line = format!(
+            "watching {}{where_}: {} {} ({state})",
+            kind.plural,
+            items.len(),
+            if items.len() == 1 { "object" } else { "objects" }
+        );
+        MimeBundle::plain(format!("{}{line}\n", t.to_text())).with(
+            "text/html",
+            format!("{}<div><i>{}</i></div>", t.to_html(), crate::builtin::escape_html(&line)),
+        )
+    };
+    let display_id = format!("k8s-watch-{}", uuid::Uuid::new_v4());
+    let mut objects: BTreeMap<(String, String), Value>;
+    let mut version = String::new();
+    let mut shown = false;
+    let mut last_update = Instant::now();
+    let mut dirty = false;
+    'relist: loop {
+        let list = conn.call(&format!("list {}", kind.plural), api.list(&list_params())).await?;
+        version = list.metadata.resource_version.clone().unwrap_or(version);
+        objects = list.items.into_iter().map(|o| to_value(o, &ar)).map(|v| (key(&v), v)).collect();
+        let bundle = render(&objects, "live");
+        if shown {
+            sink.update_display(bundle, &display_id);
+        } else {
+            sink.display(bundle, Some(&display_id));
+            shown = true;
+        }
+        loop {
+            let mut wp = WatchParams::default().timeout(290);
+            if let Some(sel) = &a.selector {
+                wp = wp.labels(sel);
+            }
+            if !fields.is_empty() {
+                wp = wp.fields(&fields);
+            }
+            let stream = conn.call(&format!("watch {}", kind.plural), api.watch(&wp, &version)).await?;
+            let mut stream = std::pin::pin!(stream);
+            loop {
+                // Wake for the next event, the next allowed update, or the deadline.
+                let tick = if dirty { last_update + Duration::from_millis(250) } else { Instant::now() + Duration::from_secs(3600) };
+                let until = deadline.map_or(tick, |d| d.min(tick));
+                let next = tokio::time::timeout_at(until, stream.next()).await;
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    let what = a.timeout.map(|t| format!("stopped after {}", render::human_duration(t.as_secs() as i64))).unwrap_or_default();
+                    sink.update_display(render(&objects, &what), &display_id);
+                    return Ok(MagicOutput::None);
+                }
+                match next {
+                    Err(_) => {}
+                    Ok(None) => break, // the server ended the watch; start another from `version`
+                    Ok(Some(Err(e))) => return Err(conn.explain(&format!("watch {}", kind.plural), e)),
+                    Ok(Some(Ok(event))) => match event {
+                        WatchEvent::Added(o) | WatchEvent::Modified(o) => {
+                            let v = to_value(o, &ar);
+                            version = v["metadata"]["resourceVersion"].as_str().unwrap_or(&version).to_string();
+                            objects.insert(key(&v), v);
+                            dirty = true;
+                        }
+                        WatchEvent::Deleted(o) => {
+                            let v = to_value(o, &ar);
+                            version = v["metadata"]["resourceVersion"].as_str().unwrap_or(&version).to_string();
+                            objects.remove(&key(&v));
+                            dirty = true;
+                        }
+                        WatchEvent::Bookmark(b) => version = b.metadata.resource_version,
+                        WatchEvent::Error(status) if status.code == 410 => continue 'relist,
+                        WatchEvent::Error(status) => {
+                            return Err(conn.explain(&format!("watch {}", kind.plural), kube::Error::Api(status)))
+                        }
+                    },
+                }
+                if dirty && last_update.elapsed() >= Duration::from_millis(250) {
+                    sink.update_display(render(&objects, "live"), &display_id);
+                    last_update = Instant::now();
+                    dirty = false;
+                }
+            }
+        }
+    }
 }
 
 /// `get deploy,svc,pods`: one table per kind (names as kind/name, as kubectl does), or one List.
