@@ -406,3 +406,30 @@ def test_completion(k8s_kernel, namespace):
     assert complete(k, "%k8s describe svc/kube-d") == []
     names = complete(k, "%k8s get -n kube-system svc/kube-d")
     assert "%k8s get -n kube-system svc/kube-dns" in names, names
+
+
+# -- owned and cleanup (last: it deletes the test namespace) ---------------------------------
+
+
+def test_owned_and_cleanup(k8s_kernel, namespace):
+    k = k8s_kernel
+    create_namespace(k, namespace)
+    ok(k, f"%%k8s apply -n {namespace}\n{MANIFEST}")
+    # Made by someone else, in our namespace: not ours.
+    kubectl("create", "configmap", "not-ours", "-n", namespace)
+    text, msgs = ok(k, "%k8s owned")
+    assert "created by this session" in text, text
+    lines = text.splitlines()
+    assert lines[1].split() == ["KIND", "NAMESPACE", "NAME", "AGE"], text
+    rows = {tuple(l.split()[:3]) for l in lines[2:]}
+    # A namespace has no namespace: its row reads KIND NAME AGE.
+    assert any(r[:2] == ("namespace", namespace) for r in rows), text
+    assert ("configmap", namespace, "demo-config") in rows, text
+    assert ("deployment.apps", namespace, "web") in rows, text
+    assert "not-ours" not in text
+    text, _ = ok(k, "%k8s cleanup")
+    lines = text.splitlines()
+    assert f'configmap "demo-config" deleted in {namespace}' in lines, text
+    assert f'deployment.apps "web" deleted in {namespace}' in lines, text
+    assert lines[-1] == f'namespace "{namespace}" deleted', text
+    assert kubectl("get", "deployment", "web", "-n", namespace, check=False).returncode != 0

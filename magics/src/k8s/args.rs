@@ -11,10 +11,13 @@ pub enum Verb {
     Describe,
     Apply,
     Delete,
+    Owned,
+    Cleanup,
 }
 
 impl Verb {
-    pub const ALL: &'static [Verb] = &[Verb::Connect, Verb::Use, Verb::Get, Verb::Describe, Verb::Apply, Verb::Delete];
+    pub const ALL: &'static [Verb] =
+        &[Verb::Connect, Verb::Use, Verb::Get, Verb::Describe, Verb::Apply, Verb::Delete, Verb::Owned, Verb::Cleanup];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -24,6 +27,8 @@ impl Verb {
             Verb::Describe => "describe",
             Verb::Apply => "apply",
             Verb::Delete => "delete",
+            Verb::Owned => "owned",
+            Verb::Cleanup => "cleanup",
         }
     }
 
@@ -36,6 +41,8 @@ impl Verb {
         match self {
             Verb::Connect => &["--context", "--namespace", "--kubeconfig"],
             Verb::Use => &[],
+            Verb::Owned => &["--all", "--context", "--kubeconfig"],
+            Verb::Cleanup => &["--all", "--context", "--kubeconfig"],
             Verb::Get => &[
                 "--namespace",
                 "--all-namespaces",
@@ -314,7 +321,7 @@ fn check(a: &mut Args, has_body: bool) -> Result<(), UsageError> {
         return Err(usage(verb, "-n and -A do not go together"));
     }
     match a.verb {
-        Verb::Connect => {
+        Verb::Connect | Verb::Owned | Verb::Cleanup => {
             if let Some(extra) = a.positional.first() {
                 return Err(usage(verb, format!("unexpected argument '{extra}'")));
             }
@@ -600,6 +607,14 @@ mod tests {
         assert_eq!(p("delete pods").unwrap_err().0, "%k8s delete: which pods? give a name, -l SELECTOR or --all");
         assert!(p("delete pods x -l a=b").is_err());
         assert!(p("delete -f x.yaml pods").is_err());
+    }
+
+    #[test]
+    fn owned_and_cleanup() {
+        assert!(!p("owned").unwrap().all);
+        assert!(p("cleanup --all").unwrap().all);
+        assert!(p("cleanup pods").is_err());
+        assert!(p("owned -n x").is_err());
     }
 
     #[test]

@@ -49,6 +49,8 @@ service account inside a cluster) with kubectl's verbs and flags. It connects on
   %%k8s apply [-n NS]           server-side apply of the YAML documents in the cell
   %k8s apply -f PATH            ... of a file or of the YAML files of a directory
   %k8s delete KIND NAME... | KIND -l SELECTOR | KIND --all | -f PATH  [--ignore-not-found]
+  %k8s owned [--all]            what this session created (--all: any kubernel session), everywhere
+  %k8s cleanup [--all]          delete it (namespaces last)
 
 Everything applied gets the labels app.kubernetes.io/managed-by=kubernel and
 kubernel.io/session=<this kernel's id>; the field manager is \"kubernel\".
@@ -66,7 +68,7 @@ impl Magic for K8s {
         &[MagicKind::Line, MagicKind::Cell]
     }
     fn summary(&self) -> &'static str {
-        "Kubernetes: connect, get, describe, apply, delete (kubectl's verbs and flags)"
+        "Kubernetes: connect, get, describe, apply, delete, owned, cleanup (kubectl's verbs and flags)"
     }
     fn help(&self) -> String {
         HELP.to_string()
@@ -90,6 +92,8 @@ impl Magic for K8s {
                 Verb::Describe => ops::describe(s, &a).await,
                 Verb::Apply => ops::apply(s, &a, body, body_line, &ctx.sink).await,
                 Verb::Delete => ops::delete(s, &a, body, body_line, &ctx.sink).await,
+                Verb::Owned => ops::owned(s, &a).await,
+                Verb::Cleanup => ops::cleanup(s, &a, &ctx.sink).await,
             }
         })
     }

@@ -631,6 +631,102 @@ pub async fn delete(
     }
 }
 
+// ---- owned / cleanup ----------------------------------------------------------------------
+
+/// Everything labelled as created by this session (or, with `all`, by any kubernel session), in
+/// every namespace, across every kind that can be listed and deleted.
+async fn owned_objects(conn: &Conn, all: bool) -> Result<Vec<(Kind, Value)>, MagicError> {
+    let selector = if all {
+        format!("{}={}", MANAGED_BY.0, MANAGED_BY.1)
+    } else {
+        format!("{SESSION_LABEL}={}", session_id())
+    };
+    let catalog = conn.catalog().await?;
+    let kinds: Vec<Kind> = catalog
+        .kinds
+        .iter()
+        .filter(|k| k.verbs.iter().any(|v| v == "list") && k.verbs.iter().any(|v| v == "delete"))
+        .filter(|k| k.plural != "events" && k.group != "metrics.k8s.io")
+        .cloned()
+        .collect();
+    let lp = ListParams::default().labels(&selector);
+    let lists = futures::future::join_all(kinds.iter().map(|k| {
+        let api = api_for(conn, k, None);
+        let lp = lp.clone();
+        async move { (k, conn.call(&format!("list {}", k.plural), api.list(&lp)).await) }
+    }))
+    .await;
+    let mut out = Vec::new();
+    for (kind, list) in lists {
+        match list {
+            Ok(list) => {
+                let ar = kind.api_resource();
+                out.extend(list.items.into_iter().map(|o| (kind.clone(), to_value(o, &ar))));
+            }
+            // Kinds this user may not list are not ours to report or delete.
+            Err(e) if e.ename == "Forbidden" || e.ename == "NotFound" || e.ename == "ApiError" => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+pub async fn owned(session: &Session, a: &Args) -> Result<MagicOutput, MagicError> {
+    let (conn, _) = session.for_call(a).await?;
+    let objects = owned_objects(&conn, a.all).await?;
+    let whose = if a.all { "any kubernel session".to_string() } else { format!("this session ({})", session_id()) };
+    if objects.is_empty() {
+        return result(MimeBundle::plain(format!("Nothing created by {whose}.")));
+    }
+    let now = Utc::now();
+    let mut t = render::Table::new(&["KIND", "NAMESPACE", "NAME", "AGE"]);
+    for (kind, o) in &objects {
+        t.rows.push(vec![
+            kind_ref(kind),
+            o["metadata"]["namespace"].as_str().unwrap_or("").to_string(),
+            render::name_of(o),
+            render::age(o, now),
+        ]);
+    }
+    let title = format!("{} objects created by {whose}:\n", objects.len());
+    result(
+        MimeBundle::plain(format!("{title}{}", t.to_text()))
+            .with("text/html", format!("<div>{}</div>{}", crate::builtin::escape_html(&title), t.to_html())),
+    )
+}
+
+pub async fn cleanup(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+    let (conn, _) = session.for_call(a).await?;
+    let mut objects = owned_objects(&conn, a.all).await?;
+    if objects.is_empty() {
+        sink.stream(StreamName::Stdout, "Nothing to clean up.\n");
+        return Ok(MagicOutput::None);
+    }
+    // Namespaces last: deleting one takes what is in it along, and the lines above say what.
+    objects.sort_by_key(|(k, _)| !k.namespaced);
+    let mut first_error = None;
+    for (kind, o) in objects {
+        let name = render::name_of(&o);
+        let ns = o["metadata"]["namespace"].as_str().map(str::to_string);
+        let api = api_for(&conn, &kind, ns.as_deref());
+        match conn.call(&format!("delete {} {name}", kind.plural), api.delete(&name, &DeleteParams::background())).await {
+            Ok(_) => {
+                let place = ns.map(|n| format!(" in {n}")).unwrap_or_default();
+                sink.stream(StreamName::Stdout, &format!("{} \"{name}\" deleted{place}\n", kind_ref(&kind)));
+            }
+            Err(e) if e.ename == "NotFound" => {}
+            Err(e) => {
+                sink.stream(StreamName::Stderr, &format!("{}: {}\n", e.ename, e.message));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(MagicOutput::None),
+    }
+}
+
 // ---- completion ---------------------------------------------------------------------------
 
 /// Names of live objects of a kind in the session's namespace (for completion).
