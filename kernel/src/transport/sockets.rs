@@ -6,7 +6,7 @@ use super::{ConnectionInfo, Message, Signer};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
-use zeromq::{PubSocket, RepSocket, RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+use zeromq::{PubSocket, RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
 /// Decoded requests from the frontends.
 pub struct Channels {
@@ -57,7 +57,9 @@ pub async fn bind(info: &ConnectionInfo) -> Result<Channels> {
     bind_one(&mut stdin, info, info.stdin_port, "stdin").await?;
     let mut iopub = PubSocket::new();
     bind_one(&mut iopub, info, info.iopub_port, "iopub").await?;
-    let mut heartbeat = RepSocket::new();
+    // A ROUTER, not a REP: REP's strict receive/send turns could stall for good when a peer
+    // vanished mid-reply (seen with a 1 MiB ping closed at once). REQ peers work the same.
+    let mut heartbeat = RouterSocket::new();
     bind_one(&mut heartbeat, info, info.hb_port, "heartbeat").await?;
 
     tokio::spawn(heartbeat_loop(heartbeat));
@@ -133,13 +135,18 @@ async fn send_frames<S: SocketSend>(socket: &mut S, frames: Vec<Bytes>) -> Resul
     Ok(())
 }
 
-/// Echoes every heartbeat; never waits on anything else.
-async fn heartbeat_loop(mut socket: RepSocket) {
+/// Echoes every heartbeat (identity and envelope included); never waits on anything else, and
+/// gives up on a reply that cannot be sent within a second.
+async fn heartbeat_loop(socket: RouterSocket) {
+    let (mut send_half, mut recv_half) = socket.split();
     loop {
-        match socket.recv().await {
+        match recv_half.recv().await {
             Ok(ping) => {
-                if let Err(err) = socket.send(ping).await {
-                    log(&format!("heartbeat: could not answer: {err}"));
+                let sent = tokio::time::timeout(std::time::Duration::from_secs(1), send_half.send(ping)).await;
+                match sent {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => log(&format!("heartbeat: could not answer: {err}")),
+                    Err(_) => log("heartbeat: a reply could not be sent within 1 s; dropped it"),
                 }
             }
             Err(err) => {
