@@ -126,7 +126,25 @@ fn run(jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
     if std::env::var_os("KUBERNEL_DEBUG").is_some() {
         crate::transport::sockets::log(&format!("evcxr ready after {:?}", started.elapsed()));
     }
-    while let Ok(job) = jobs.recv() {
+    // rust-analyzer's first type inference over std costs seconds, paid by the first cell that
+    // binds a variable. Pay it now if nobody is waiting: a completion request runs the same
+    // analysis without compiling or defining anything.
+    let mut next = jobs.try_recv().ok();
+    if next.is_none() {
+        let warm_up = "let kubernel_warm_up = vec![String::new()]; kubernel_warm_up.iter().map(|s| s.len";
+        let _ = context.completions(warm_up, warm_up.len());
+        if std::env::var_os("KUBERNEL_DEBUG").is_some() {
+            crate::transport::sockets::log(&format!("analysis warm after {:?}", started.elapsed()));
+        }
+    }
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
         match job {
             Job::Execute { code, first_line, sink, input, done } => {
                 let outcome = if shared.interrupted.swap(false, Ordering::SeqCst) {
