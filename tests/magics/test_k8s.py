@@ -156,6 +156,18 @@ spec:
 """
 
 
+def wait_ready(k, namespace: str, deployment: str, replicas: int, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while True:
+        text, _ = ok(k, f"%k8s get deploy {deployment} -n {namespace}")
+        if text.splitlines()[1].split()[1] == f"{replicas}/{replicas}":
+            return
+        assert time.monotonic() < deadline, (
+            f"{deployment} did not become ready:\n{text}\n{kubectl('get', 'pods', '-n', namespace, '-o', 'wide').stdout}"
+        )
+        time.sleep(1)
+
+
 def create_namespace(k, namespace: str):
     text, _ = ok(k, f"%%k8s apply\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n")
     assert f"namespace/{namespace} serverside-applied" in text, text
@@ -192,20 +204,39 @@ def test_apply_get_describe_delete(k8s_kernel, namespace, tmp_path):
     assert "deployment.apps/web " in text and "configmap/demo-config " in text, text
 
     # The deployment comes up: its pod runs nginx.
-    deadline = time.monotonic() + 120
-    while True:
-        text, _ = ok(k, f"%k8s get deploy web -n {namespace}")
-        if text.splitlines()[1].split()[1] == "1/1":
-            break
-        assert time.monotonic() < deadline, f"web did not become ready:\n{text}\n{kubectl('get', 'pods', '-n', namespace, '-o', 'wide').stdout}"
-        time.sleep(1)
+    wait_ready(k, namespace, "web", 1)
     text, _ = ok(k, f"%k8s get pods -n {namespace} -l app=web")
     assert "Running" in text and "1/1" in text, text
+
+    # logs of the deployment's one pod, then of two, interleaved with a prefix per pod.
+    # nginx logs a line per request: send some through the API server's proxy.
+    def visit_all_pods():
+        pods = kubectl("get", "pods", "-n", namespace, "-l", "app=web", "-o", "name").stdout.split()
+        for p in pods:
+            for _ in range(2):
+                kubectl("get", "--raw", f"/api/v1/namespaces/{namespace}/pods/{p.split('/')[1]}:80/proxy/")
+
+    pod = text.splitlines()[1].split()[0]
+    visit_all_pods()
+    expected = kubectl("logs", pod, "-n", namespace).stdout
+    text, _ = ok(k, f"%k8s logs deploy/web -n {namespace}")
+    assert text == expected and "GET / HTTP" in text, f"{text!r} vs {expected!r}"
+    text, _ = ok(k, f"%k8s scale deploy/web --replicas 2 -n {namespace}")
+    assert "deployment.apps/web scaled to 2" in text, text
+    wait_ready(k, namespace, "web", 2)
+    visit_all_pods()
+    text, _ = ok(k, f"%k8s logs deploy/web -n {namespace} --tail 2")
+    prefixes = {line.split()[0] for line in text.splitlines()}
+    assert len(prefixes) == 2 and all(p.startswith("[pod/web-") and p.endswith("/nginx]") for p in prefixes), text
+    assert len(text.splitlines()) == 4, text
+    text, _ = ok(k, f"%k8s logs {pod} -n {namespace} --tail 1 --prefix")
+    assert text.startswith(f"[pod/{pod}/nginx] ") and len(text.splitlines()) == 1, text
+    assert "no pods for" in fails(k, f"%k8s logs -l app=nothing-here -n {namespace}", "NotFound")
 
     # describe: metadata, labels, spec highlights, conditions, events.
     text, msgs = ok(k, f"%k8s describe deploy web -n {namespace}")
     for part in ("Name:", "web", "Namespace:", namespace, "app.kubernetes.io/managed-by=kubernel",
-                 "Replicas:", "1 desired", "Images:", "nginx", "Conditions:", "Available", "Events:", "ScalingReplicaSet"):
+                 "Replicas:", "2 desired", "Images:", "nginx", "Conditions:", "Available", "Events:", "ScalingReplicaSet"):
         assert part in text, f"{part!r} not in:\n{text}"
     assert "<h5>Conditions</h5>" in html_of(msgs)
     text, _ = ok(k, f"%k8s describe cm demo-config -n {namespace}")

@@ -13,11 +13,24 @@ pub enum Verb {
     Delete,
     Owned,
     Cleanup,
+    Logs,
+    Scale,
 }
 
 impl Verb {
     pub const ALL: &'static [Verb] =
-        &[Verb::Connect, Verb::Use, Verb::Get, Verb::Describe, Verb::Apply, Verb::Delete, Verb::Owned, Verb::Cleanup];
+        &[
+        Verb::Connect,
+        Verb::Use,
+        Verb::Get,
+        Verb::Describe,
+        Verb::Apply,
+        Verb::Delete,
+        Verb::Logs,
+        Verb::Scale,
+        Verb::Owned,
+        Verb::Cleanup,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -29,6 +42,8 @@ impl Verb {
             Verb::Delete => "delete",
             Verb::Owned => "owned",
             Verb::Cleanup => "cleanup",
+            Verb::Logs => "logs",
+            Verb::Scale => "scale",
         }
     }
 
@@ -42,6 +57,17 @@ impl Verb {
             Verb::Connect => &["--context", "--namespace", "--kubeconfig"],
             Verb::Use => &[],
             Verb::Owned => &["--all", "--context", "--kubeconfig"],
+            Verb::Logs => &[
+                "--namespace",
+                "--selector",
+                "--container",
+                "--tail",
+                "--since",
+                "--prefix",
+                "--context",
+                "--kubeconfig",
+            ],
+            Verb::Scale => &["--namespace", "--replicas", "--context", "--kubeconfig"],
             Verb::Cleanup => &["--all", "--context", "--kubeconfig"],
             Verb::Get => &[
                 "--namespace",
@@ -81,6 +107,11 @@ pub const FLAGS: &[(&str, Option<&str>, bool, &str)] = &[
     ("--ignore-not-found", None, false, ""),
     ("--watch", Some("-w"), false, ""),
     ("--timeout", None, true, "a duration (e.g. 30s, 5m)"),
+    ("--container", Some("-c"), true, "a container name"),
+    ("--tail", None, true, "a number of lines"),
+    ("--since", None, true, "a duration (e.g. 30s, 5m)"),
+    ("--prefix", None, false, ""),
+    ("--replicas", None, true, "a number of replicas"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +144,11 @@ pub struct Args {
     /// `get -w`: keep the table up to date until interrupted or `--timeout`.
     pub watch: bool,
     pub timeout: Option<std::time::Duration>,
+    pub container: Option<String>,
+    pub tail: Option<i64>,
+    pub since: Option<std::time::Duration>,
+    pub prefix: bool,
+    pub replicas: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -202,6 +238,11 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
         ignore_not_found: false,
         watch: false,
         timeout: None,
+        container: None,
+        tail: None,
+        since: None,
+        prefix: false,
+        replicas: None,
     };
     let mut i = 0;
     while i < rest.len() {
@@ -281,6 +322,27 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
             "--all" => out.all = true,
             "--ignore-not-found" => out.ignore_not_found = true,
             "--watch" => out.watch = true,
+            "--container" => out.container = value,
+            "--prefix" => out.prefix = true,
+            "--tail" => {
+                let v = value.unwrap_or_default();
+                out.tail = Some(v.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
+                    usage(Some(verb), format!("--tail '{v}' is not a number of lines"))
+                })?);
+            }
+            "--since" => {
+                let v = value.unwrap_or_default();
+                out.since = Some(
+                    parse_duration(&v)
+                        .ok_or_else(|| usage(Some(verb), format!("--since '{v}' is not a duration like 30s, 5m or 1h")))?,
+                );
+            }
+            "--replicas" => {
+                let v = value.unwrap_or_default();
+                out.replicas = Some(v.parse().ok().filter(|n: &i32| *n >= 0).ok_or_else(|| {
+                    usage(Some(verb), format!("--replicas '{v}' is not a number of replicas"))
+                })?);
+            }
             "--timeout" => {
                 let v = value.unwrap_or_default();
                 out.timeout = Some(
@@ -292,7 +354,7 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
         }
     }
     // kind/name → kind name
-    if matches!(verb, Verb::Get | Verb::Describe | Verb::Delete) {
+    if matches!(verb, Verb::Get | Verb::Describe | Verb::Delete | Verb::Logs | Verb::Scale) {
         let mut split = Vec::new();
         for (idx, p) in out.positional.iter().enumerate() {
             match p.split_once('/') {
@@ -353,6 +415,22 @@ fn check(a: &mut Args, has_body: bool) -> Result<(), UsageError> {
             }
             if a.timeout.is_some() && !a.watch {
                 return Err(usage(verb, "--timeout goes with -w"));
+            }
+        }
+        Verb::Logs => match (a.positional.len(), a.selector.is_some()) {
+            (0, false) => return Err(usage(verb, "whose logs? POD, deploy/NAME (or job/, sts/, ds/, rs/) or -l SELECTOR")),
+            (0, true) => {}
+            (1, false) => {}
+            (2, false) => {}
+            (_, true) => return Err(usage(verb, "give a pod or workload, or -l, not both")),
+            _ => return Err(usage(verb, "one pod or workload at a time")),
+        },
+        Verb::Scale => {
+            if a.positional.len() != 2 {
+                return Err(usage(verb, "write scale deploy/NAME --replicas N (or sts/, rs/)"));
+            }
+            if a.replicas.is_none() {
+                return Err(usage(verb, "--replicas N is needed"));
             }
         }
         Verb::Apply => {
@@ -607,6 +685,26 @@ mod tests {
         assert_eq!(p("delete pods").unwrap_err().0, "%k8s delete: which pods? give a name, -l SELECTOR or --all");
         assert!(p("delete pods x -l a=b").is_err());
         assert!(p("delete -f x.yaml pods").is_err());
+    }
+
+    #[test]
+    fn logs_and_scale() {
+        let a = p("logs deploy/web -c nginx --tail 20 --since 5m --prefix").unwrap();
+        assert_eq!(a.positional, vec!["deploy", "web"]);
+        assert_eq!(a.container.as_deref(), Some("nginx"));
+        assert_eq!(a.tail, Some(20));
+        assert_eq!(a.since, Some(std::time::Duration::from_secs(300)));
+        assert!(a.prefix);
+        assert_eq!(p("logs web-1").unwrap().positional, vec!["web-1"]);
+        assert!(p("logs -l app=web").is_ok());
+        assert!(p("logs").unwrap_err().0.contains("whose logs?"));
+        assert_eq!(p("logs web --tail x").unwrap_err().0, "%k8s logs: --tail 'x' is not a number of lines");
+        assert_eq!(p("logs web -c").unwrap_err().0, "%k8s logs: -c needs a container name");
+        let a = p("scale deploy/web --replicas 3").unwrap();
+        assert_eq!((a.positional.clone(), a.replicas), (vec!["deploy".to_string(), "web".to_string()], Some(3)));
+        assert_eq!(p("scale deploy/web").unwrap_err().0, "%k8s scale: --replicas N is needed");
+        assert!(p("scale deploy/web --replicas -1").is_err());
+        assert!(p("scale web --replicas 2").is_err());
     }
 
     #[test]

@@ -49,6 +49,9 @@ service account inside a cluster) with kubectl's verbs and flags. It connects on
   %%k8s apply [-n NS]           server-side apply of the YAML documents in the cell
   %k8s apply -f PATH            ... of a file or of the YAML files of a directory
   %k8s delete KIND NAME... | KIND -l SELECTOR | KIND --all | -f PATH  [--ignore-not-found]
+  %k8s logs POD | deploy/NAME | job/NAME | -l SELECTOR [-c CONTAINER] [--tail N] [--since 5m] [--prefix]
+        the logs; the pods of a workload are interleaved by time, each line with its pod
+  %k8s scale deploy/NAME --replicas N   (also sts/, rs/)
   %k8s owned [--all]            what this session created (--all: any kubernel session), everywhere
   %k8s cleanup [--all]          delete it (namespaces last)
 
@@ -68,7 +71,7 @@ impl Magic for K8s {
         &[MagicKind::Line, MagicKind::Cell]
     }
     fn summary(&self) -> &'static str {
-        "Kubernetes: connect, get, describe, apply, delete, owned, cleanup (kubectl's verbs and flags)"
+        "Kubernetes: connect, get, describe, apply, delete, logs, scale, owned, cleanup (kubectl's verbs and flags)"
     }
     fn help(&self) -> String {
         HELP.to_string()
@@ -92,6 +95,8 @@ impl Magic for K8s {
                 Verb::Describe => ops::describe(s, &a).await,
                 Verb::Apply => ops::apply(s, &a, body, body_line, &ctx.sink).await,
                 Verb::Delete => ops::delete(s, &a, body, body_line, &ctx.sink).await,
+                Verb::Logs => ops::logs(s, &a, &ctx.sink).await,
+                Verb::Scale => ops::scale(s, &a, &ctx.sink).await,
                 Verb::Owned => ops::owned(s, &a).await,
                 Verb::Cleanup => ops::cleanup(s, &a, &ctx.sink).await,
             }
@@ -170,7 +175,7 @@ impl K8s {
                 ["context"] => client::context_names(None),
                 _ => Vec::new(),
             },
-            Verb::Get | Verb::Describe | Verb::Delete => {
+            Verb::Get | Verb::Describe | Verb::Delete | Verb::Scale => {
                 if let Some((kind, _)) = current.split_once('/') {
                     if positional.is_empty() {
                         return self
@@ -187,6 +192,18 @@ impl K8s {
                     Some(kind) => self.names(kind, namespace.as_deref()).await,
                 }
             }
+            Verb::Logs => match positional.first() {
+                None if current.contains('/') => {
+                    let (kind, _) = current.split_once('/').unwrap_or_default();
+                    self.names(kind, namespace.as_deref()).await.into_iter().map(|n| format!("{kind}/{n}")).collect()
+                }
+                None => {
+                    let mut v = self.names("pods", namespace.as_deref()).await;
+                    v.extend(["deploy/", "job/", "sts/", "ds/"].iter().map(|s| s.to_string()));
+                    v
+                }
+                Some(_) => Vec::new(),
+            },
             _ => Vec::new(),
         }
     }

@@ -631,6 +631,112 @@ pub async fn delete(
     }
 }
 
+// ---- logs / scale -------------------------------------------------------------------------
+
+/// The pods behind a pod name, a workload (deploy/NAME, job/NAME, sts/, ds/, rs/) or -l.
+async fn pods_of(conn: &Conn, ns: &str, a: &Args) -> Result<(Vec<k8s_openapi::api::core::v1::Pod>, String), MagicError> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
+    let by_selector = |sel: String, what: String| async move {
+        let list = conn.call("list pods", pods.list(&ListParams::default().labels(&sel))).await?;
+        Ok::<_, MagicError>((list.items, what))
+    };
+    match a.positional.as_slice() {
+        [] => {
+            let sel = a.selector.clone().unwrap_or_default();
+            by_selector(sel.clone(), format!("pods with {sel}")).await
+        }
+        [name] => {
+            let api: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
+            let pod = conn.call(&format!("get pod {name}"), api.get(name)).await?;
+            Ok((vec![pod], format!("pod {name}")))
+        }
+        [kind, name, ..] => {
+            let kind = conn.kind(kind).await?;
+            if kind.plural == "pods" {
+                let api: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
+                let pod = conn.call(&format!("get pod {name}"), api.get(name)).await?;
+                return Ok((vec![pod], format!("pod {name}")));
+            }
+            let obj = conn.call(&format!("get {} {name}", kind.plural), api_for(conn, &kind, Some(ns)).get(name)).await?;
+            let obj = to_value(obj, &kind.api_resource());
+            let sel = render::labels_text(&obj["spec"]["selector"]["matchLabels"]);
+            if sel.is_empty() {
+                return Err(MagicError::usage(format!(
+                    "%k8s logs: {}/{name} has no pod selector; name a pod or use -l",
+                    kind_ref(&kind)
+                )));
+            }
+            by_selector(sel, format!("{}/{name}", kind_ref(&kind))).await
+        }
+    }
+}
+
+/// Logs of one pod or of all the pods of a workload; several pods are interleaved by time, each
+/// line prefixed with its pod and container.
+pub async fn logs(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::LogParams;
+    let (conn, ns) = session.for_call(a).await?;
+    let (mut pods, what) = pods_of(&conn, &ns, a).await?;
+    if pods.is_empty() {
+        return Err(MagicError::new("NotFound", format!("no pods for {what} in namespace {ns}")));
+    }
+    pods.sort_by(|x, y| x.metadata.name.cmp(&y.metadata.name));
+    let api: Api<Pod> = Api::namespaced(conn.client.clone(), &ns);
+    let several = pods.len() > 1 || a.prefix;
+    let mut lines: Vec<(String, String)> = Vec::new();
+    for pod in &pods {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let container = a.container.clone().or_else(|| {
+            pod.spec.as_ref().and_then(|s| s.containers.first()).map(|c| c.name.clone())
+        });
+        let lp = LogParams {
+            container: container.clone(),
+            tail_lines: a.tail,
+            since_seconds: a.since.map(|d| d.as_secs().max(1) as i64),
+            timestamps: several,
+            ..LogParams::default()
+        };
+        let text = conn.call(&format!("read the logs of pod {name}"), api.logs(&name, &lp)).await?;
+        if !several {
+            sink.stream(StreamName::Stdout, &text);
+            return Ok(MagicOutput::None);
+        }
+        let prefix = format!("[pod/{name}/{}]", container.unwrap_or_default());
+        for line in text.lines() {
+            let (ts, rest) = line.split_once(' ').unwrap_or(("", line));
+            lines.push((ts.to_string(), format!("{prefix} {rest}\n")));
+        }
+    }
+    lines.sort_by(|x, y| x.0.cmp(&y.0));
+    let text: String = lines.into_iter().map(|(_, l)| l).collect();
+    sink.stream(StreamName::Stdout, &text);
+    Ok(MagicOutput::None)
+}
+
+pub async fn scale(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+    let (conn, ns) = session.for_call(a).await?;
+    let kind = conn.kind(&a.positional[0]).await?;
+    if !matches!(kind.plural.as_str(), "deployments" | "statefulsets" | "replicasets" | "replicationcontrollers") {
+        return Err(MagicError::usage(format!(
+            "%k8s scale: {} cannot be scaled; deployments, statefulsets and replicasets can",
+            kind.plural
+        )));
+    }
+    let name = &a.positional[1];
+    let replicas = a.replicas.unwrap_or_default();
+    let params = PatchParams { field_manager: Some(FIELD_MANAGER.to_string()), ..PatchParams::default() };
+    let api = api_for(&conn, &kind, Some(&ns));
+    conn.call(
+        &format!("scale {} {name}", kind.plural),
+        api.patch(name, &params, &Patch::Merge(json!({ "spec": { "replicas": replicas } }))),
+    )
+    .await?;
+    sink.stream(StreamName::Stdout, &format!("{}/{name} scaled to {replicas}\n", kind_ref(&kind)));
+    Ok(MagicOutput::None)
+}
+
 // ---- owned / cleanup ----------------------------------------------------------------------
 
 /// Everything labelled as created by this session (or, with `all`, by any kubernel session), in
