@@ -144,11 +144,9 @@ build_metrics_server_image() {
 
 # push OCI_DIR REF...: push one image under each name (skips what is up to date).
 push_one() {
-  local dir=$1 ref; shift
-  for ref in "$@"; do
-    "${OCI[@]}" push "$dir" "$REGISTRY" "$ref" 2>>"$LOGS/images.log" \
-      || fail "registry (pushing $ref)" "$LOGS/images.log" "push failed; registry log: $LOGS/registry.log"
-  done
+  local dir=$1; shift
+  "${OCI[@]}" push "$dir" "$REGISTRY" "$@" 2>>"$LOGS/images.log" \
+    || fail "registry (pushing $*)" "$LOGS/images.log" "push failed; registry log: $LOGS/registry.log"
 }
 
 push_all_images() {

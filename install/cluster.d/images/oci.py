@@ -9,7 +9,7 @@ layout, and push that layout to a Docker-distribution registry over its
 HTTP API. Standard library only.
 
     oci.py build ROOTFS OUTDIR '{"Cmd": ["sh"]}'
-    oci.py push OUTDIR 127.0.0.1:5000 library/busybox:latest
+    oci.py push OUTDIR 127.0.0.1:5000 library/busybox:latest [MORE NAMES...]
     oci.py exists 127.0.0.1:5000 library/busybox:latest
 """
 
@@ -183,8 +183,9 @@ def push(outdir, registry, ref):
 def main(argv):
     if len(argv) == 4 and argv[0] == "build":
         build(argv[1], argv[2], argv[3])
-    elif len(argv) == 4 and argv[0] == "push":
-        push(argv[1], argv[2], argv[3])
+    elif len(argv) >= 4 and argv[0] == "push":
+        for ref in argv[3:]:
+            push(argv[1], argv[2], ref)
     elif len(argv) == 3 and argv[0] == "exists":
         return 0 if exists(argv[1], argv[2]) else 1
     else:
