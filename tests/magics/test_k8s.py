@@ -306,6 +306,42 @@ def test_get_watch_updates_in_place(k8s_kernel, namespace):
     kubectl("delete", "configmap", "before", "-n", namespace, check=False)
 
 
+def test_run_expose_endpoints_http(k8s_kernel, namespace):
+    k = k8s_kernel
+    create_namespace(k, namespace)
+    text, _ = ok(k, f"%k8s run hello --image nginx --port 80 --replicas 2 --cpu 10m/100m --memory 16Mi/64Mi -n {namespace}")
+    assert f"deployment.apps/hello created or updated in {namespace}" in text, text
+    dep = json.loads(kubectl("get", "deployment", "hello", "-n", namespace, "-o", "json").stdout)
+    pod_spec = dep["spec"]["template"]["spec"]["containers"][0]
+    assert pod_spec["resources"] == {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+    assert dep["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kubernel"
+    wait_ready(k, namespace, "hello", 2)
+
+    text, _ = ok(k, f"%k8s expose deploy/hello --port 8080 --target-port 80 -n {namespace}")
+    assert "service/hello exposes deployment.apps/hello on port 8080" in text, text
+    text, _ = ok(k, f"%k8s get svc hello -n {namespace}")
+    assert "ClusterIP" in text and "8080/TCP" in text, text
+
+    deadline = time.monotonic() + 60
+    while True:
+        text, _ = ok(k, f"%k8s endpoints svc/hello -n {namespace}")
+        rows = [l.split() for l in text.splitlines()[1:]]
+        if len(rows) == 2 and all(r[2] == "true" for r in rows):
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(1)
+    assert text.splitlines()[0].split() == ["ADDRESS", "PORTS", "READY", "NODE", "POD"], text
+    assert all(r[1] == "80/TCP" and r[3] == "kubernel" and r[4].startswith("hello-") for r in rows), text
+
+    text, msgs = ok(k, f"%k8s http svc/hello:8080/ -n {namespace}")
+    assert text.startswith("HTTP 200 from service/hello:8080/"), text
+    assert "nginx" in text.lower(), text
+    html = html_of(msgs)
+    assert "<" in html and "nginx" in html.lower(), html[:300]
+    err = fails(k, f"%k8s http svc/hello:8080/no-such-page -n {namespace}", "HTTPError")
+    assert "HTTP 404 from service/hello:8080/no-such-page" in err, err
+
+
 # -- errors for people ----------------------------------------------------------------------
 
 

@@ -15,6 +15,10 @@ pub enum Verb {
     Cleanup,
     Logs,
     Scale,
+    Run,
+    Expose,
+    Endpoints,
+    Http,
 }
 
 impl Verb {
@@ -28,6 +32,10 @@ impl Verb {
         Verb::Delete,
         Verb::Logs,
         Verb::Scale,
+        Verb::Run,
+        Verb::Expose,
+        Verb::Endpoints,
+        Verb::Http,
         Verb::Owned,
         Verb::Cleanup,
     ];
@@ -44,6 +52,10 @@ impl Verb {
             Verb::Cleanup => "cleanup",
             Verb::Logs => "logs",
             Verb::Scale => "scale",
+            Verb::Run => "run",
+            Verb::Expose => "expose",
+            Verb::Endpoints => "endpoints",
+            Verb::Http => "http",
         }
     }
 
@@ -68,6 +80,20 @@ impl Verb {
                 "--kubeconfig",
             ],
             Verb::Scale => &["--namespace", "--replicas", "--context", "--kubeconfig"],
+            Verb::Run => &[
+                "--namespace",
+                "--image",
+                "--port",
+                "--replicas",
+                "--env",
+                "--cpu",
+                "--memory",
+                "--context",
+                "--kubeconfig",
+            ],
+            Verb::Expose => &["--namespace", "--port", "--target-port", "--type", "--name", "--context", "--kubeconfig"],
+            Verb::Endpoints => &["--namespace", "--context", "--kubeconfig"],
+            Verb::Http => &["--namespace", "--context", "--kubeconfig"],
             Verb::Cleanup => &["--all", "--context", "--kubeconfig"],
             Verb::Get => &[
                 "--namespace",
@@ -112,6 +138,14 @@ pub const FLAGS: &[(&str, Option<&str>, bool, &str)] = &[
     ("--since", None, true, "a duration (e.g. 30s, 5m)"),
     ("--prefix", None, false, ""),
     ("--replicas", None, true, "a number of replicas"),
+    ("--image", None, true, "an image"),
+    ("--port", None, true, "a port number"),
+    ("--target-port", None, true, "a port number or name"),
+    ("--env", None, true, "KEY=VALUE"),
+    ("--cpu", None, true, "a CPU request, or REQUEST/LIMIT (e.g. 100m/500m)"),
+    ("--memory", None, true, "a memory request, or REQUEST/LIMIT (e.g. 64Mi/128Mi)"),
+    ("--type", None, true, "a service type (ClusterIP, NodePort or LoadBalancer)"),
+    ("--name", None, true, "a name"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +183,16 @@ pub struct Args {
     pub since: Option<std::time::Duration>,
     pub prefix: bool,
     pub replicas: Option<i32>,
+    pub image: Option<String>,
+    pub port: Option<i32>,
+    pub target_port: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub service_type: Option<String>,
+    pub name: Option<String>,
+    /// `run NAME ... -- COMMAND ARGS`
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -243,13 +287,26 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
         since: None,
         prefix: false,
         replicas: None,
+        image: None,
+        port: None,
+        target_port: None,
+        env: Vec::new(),
+        cpu: None,
+        memory: None,
+        service_type: None,
+        name: None,
+        command: Vec::new(),
     };
     let mut i = 0;
     while i < rest.len() {
         let arg = &rest[i];
         i += 1;
         if arg == "--" {
-            out.positional.extend(rest[i..].iter().cloned());
+            if verb == Verb::Run {
+                out.command.extend(rest[i..].iter().cloned());
+            } else {
+                out.positional.extend(rest[i..].iter().cloned());
+            }
             break;
         }
         if !arg.starts_with('-') || arg == "-" {
@@ -323,6 +380,32 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
             "--ignore-not-found" => out.ignore_not_found = true,
             "--watch" => out.watch = true,
             "--container" => out.container = value,
+            "--image" => out.image = value,
+            "--target-port" => out.target_port = value,
+            "--cpu" => out.cpu = value,
+            "--memory" => out.memory = value,
+            "--name" => out.name = value,
+            "--port" => {
+                let v = value.unwrap_or_default();
+                out.port = Some(v.parse().ok().filter(|n: &i32| (1..=65535).contains(n)).ok_or_else(|| {
+                    usage(Some(verb), format!("--port '{v}' is not a port number"))
+                })?);
+            }
+            "--env" => {
+                let v = value.unwrap_or_default();
+                let Some((k, val)) = v.split_once('=') else {
+                    return Err(usage(Some(verb), format!("--env '{v}' is not KEY=VALUE")));
+                };
+                out.env.push((k.to_string(), val.to_string()));
+            }
+            "--type" => {
+                let v = value.unwrap_or_default();
+                let t = ["ClusterIP", "NodePort", "LoadBalancer"]
+                    .into_iter()
+                    .find(|t| t.eq_ignore_ascii_case(&v))
+                    .ok_or_else(|| usage(Some(verb), format!("--type '{v}': use ClusterIP, NodePort or LoadBalancer")))?;
+                out.service_type = Some(t.to_string());
+            }
             "--prefix" => out.prefix = true,
             "--tail" => {
                 let v = value.unwrap_or_default();
@@ -354,7 +437,7 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
         }
     }
     // kind/name → kind name
-    if matches!(verb, Verb::Get | Verb::Describe | Verb::Delete | Verb::Logs | Verb::Scale) {
+    if matches!(verb, Verb::Get | Verb::Describe | Verb::Delete | Verb::Logs | Verb::Scale | Verb::Expose | Verb::Endpoints) {
         let mut split = Vec::new();
         for (idx, p) in out.positional.iter().enumerate() {
             match p.split_once('/') {
@@ -431,6 +514,35 @@ fn check(a: &mut Args, has_body: bool) -> Result<(), UsageError> {
             }
             if a.replicas.is_none() {
                 return Err(usage(verb, "--replicas N is needed"));
+            }
+        }
+        Verb::Run => {
+            if a.positional.len() != 1 {
+                return Err(usage(verb, "write run NAME --image IMAGE [--port P] [--replicas N] [-- COMMAND ARGS]"));
+            }
+            if a.image.is_none() {
+                return Err(usage(verb, "--image IMAGE is needed"));
+            }
+        }
+        Verb::Expose => {
+            if a.positional.len() != 2 {
+                return Err(usage(verb, "write expose deploy/NAME --port P"));
+            }
+            if a.port.is_none() {
+                return Err(usage(verb, "--port P is needed"));
+            }
+        }
+        Verb::Endpoints => {
+            if a.positional.len() == 1 {
+                a.positional.insert(0, "services".into());
+            }
+            if a.positional.len() != 2 {
+                return Err(usage(verb, "write endpoints svc/NAME"));
+            }
+        }
+        Verb::Http => {
+            if a.positional.len() != 1 || !a.positional[0].contains('/') {
+                return Err(usage(verb, "write http svc/NAME[:PORT][/PATH] (or pod/NAME...)"));
             }
         }
         Verb::Apply => {
@@ -705,6 +817,28 @@ mod tests {
         assert_eq!(p("scale deploy/web").unwrap_err().0, "%k8s scale: --replicas N is needed");
         assert!(p("scale deploy/web --replicas -1").is_err());
         assert!(p("scale web --replicas 2").is_err());
+    }
+
+    #[test]
+    fn run_expose_endpoints_http() {
+        let a = p("run web --image nginx --port 80 --replicas 2 --env A=1 --env B=x=y --cpu 100m/200m --memory 64Mi -- nginx -g daemon").unwrap();
+        assert_eq!(a.positional, vec!["web"]);
+        assert_eq!((a.image.as_deref(), a.port, a.replicas), (Some("nginx"), Some(80), Some(2)));
+        assert_eq!(a.env, vec![("A".to_string(), "1".to_string()), ("B".to_string(), "x=y".to_string())]);
+        assert_eq!((a.cpu.as_deref(), a.memory.as_deref()), (Some("100m/200m"), Some("64Mi")));
+        assert_eq!(a.command, vec!["nginx", "-g", "daemon"]);
+        assert_eq!(p("run web").unwrap_err().0, "%k8s run: --image IMAGE is needed");
+        assert_eq!(p("run web --image x --port 0").unwrap_err().0, "%k8s run: --port '0' is not a port number");
+        assert!(p("run web --image x --env novalue").unwrap_err().0.contains("KEY=VALUE"));
+        let a = p("expose deploy/web --port 80 --target-port 8080 --type nodeport").unwrap();
+        assert_eq!(a.positional, vec!["deploy", "web"]);
+        assert_eq!(a.service_type.as_deref(), Some("NodePort"));
+        assert!(p("expose deploy/web").unwrap_err().0.contains("--port P is needed"));
+        assert!(p("expose deploy/web --port 80 --type weird").is_err());
+        assert_eq!(p("endpoints svc/web").unwrap().positional, vec!["svc", "web"]);
+        assert_eq!(p("endpoints web").unwrap().positional, vec!["services", "web"]);
+        assert_eq!(p("http svc/web:80/index.html").unwrap().positional, vec!["svc/web:80/index.html"]);
+        assert!(p("http web").is_err());
     }
 
     #[test]

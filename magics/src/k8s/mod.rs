@@ -52,6 +52,11 @@ service account inside a cluster) with kubectl's verbs and flags. It connects on
   %k8s logs POD | deploy/NAME | job/NAME | -l SELECTOR [-c CONTAINER] [--tail N] [--since 5m] [--prefix]
         the logs; the pods of a workload are interleaved by time, each line with its pod
   %k8s scale deploy/NAME --replicas N   (also sts/, rs/)
+  %k8s run NAME --image IMAGE [--port P] [--replicas N] [--env K=V]... [--cpu REQ[/LIM]] [--memory REQ[/LIM]] [-- COMMAND ARGS]
+        a Deployment whose pods are labelled app=NAME
+  %k8s expose deploy/NAME --port P [--target-port T] [--type ClusterIP|NodePort|LoadBalancer] [--name N]
+  %k8s endpoints svc/NAME       the pod addresses behind a service
+  %k8s http svc/NAME[:PORT][/PATH]   GET through the API server's proxy; HTML is shown as a page
   %k8s owned [--all]            what this session created (--all: any kubernel session), everywhere
   %k8s cleanup [--all]          delete it (namespaces last)
 
@@ -71,7 +76,7 @@ impl Magic for K8s {
         &[MagicKind::Line, MagicKind::Cell]
     }
     fn summary(&self) -> &'static str {
-        "Kubernetes: connect, get, describe, apply, delete, logs, scale, owned, cleanup (kubectl's verbs and flags)"
+        "Kubernetes from cells: connect, get, describe, apply, delete, run, expose, endpoints, http, logs, scale, owned, cleanup"
     }
     fn help(&self) -> String {
         HELP.to_string()
@@ -97,6 +102,10 @@ impl Magic for K8s {
                 Verb::Delete => ops::delete(s, &a, body, body_line, &ctx.sink).await,
                 Verb::Logs => ops::logs(s, &a, &ctx.sink).await,
                 Verb::Scale => ops::scale(s, &a, &ctx.sink).await,
+                Verb::Run => ops::run(s, &a, &ctx.sink).await,
+                Verb::Expose => ops::expose(s, &a, &ctx.sink).await,
+                Verb::Endpoints => ops::endpoints(s, &a).await,
+                Verb::Http => ops::http(s, &a).await,
                 Verb::Owned => ops::owned(s, &a).await,
                 Verb::Cleanup => ops::cleanup(s, &a, &ctx.sink).await,
             }
@@ -175,7 +184,7 @@ impl K8s {
                 ["context"] => client::context_names(None),
                 _ => Vec::new(),
             },
-            Verb::Get | Verb::Describe | Verb::Delete | Verb::Scale => {
+            Verb::Get | Verb::Describe | Verb::Delete | Verb::Scale | Verb::Expose | Verb::Endpoints | Verb::Http => {
                 if let Some((kind, _)) = current.split_once('/') {
                     if positional.is_empty() {
                         return self

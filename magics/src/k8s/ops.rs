@@ -737,6 +737,213 @@ pub async fn scale(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> R
     Ok(MagicOutput::None)
 }
 
+// ---- run / expose / endpoints / http ------------------------------------------------------
+
+/// Server-side apply of one object built here, with the labels of everything we create.
+async fn apply_one(conn: &Conn, kind: &Kind, ns: Option<&str>, mut value: Value) -> Result<(), MagicError> {
+    let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    if let Some(ns) = ns {
+        value["metadata"]["namespace"] = json!(ns);
+    }
+    if !value["metadata"]["labels"].is_object() {
+        value["metadata"]["labels"] = json!({});
+    }
+    value["metadata"]["labels"][MANAGED_BY.0] = json!(MANAGED_BY.1);
+    value["metadata"]["labels"][SESSION_LABEL] = json!(session_id());
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    conn.call(&format!("apply {} {name}", kind.plural), api_for(conn, kind, ns).patch(&name, &params, &Patch::Apply(&value)))
+        .await
+        .map(|_| ())
+}
+
+/// `100m` → requests only; `100m/500m` → request and limit.
+fn request_and_limit(text: &Option<String>) -> (Option<String>, Option<String>) {
+    match text.as_deref() {
+        None => (None, None),
+        Some(t) => match t.split_once('/') {
+            Some((r, l)) => (Some(r.to_string()).filter(|s| !s.is_empty()), Some(l.to_string()).filter(|s| !s.is_empty())),
+            None => (Some(t.to_string()), None),
+        },
+    }
+}
+
+/// `run NAME --image IMAGE ...`: a Deployment whose pods are labelled app=NAME.
+pub async fn run(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+    let (conn, ns) = session.for_call(a).await?;
+    let name = &a.positional[0];
+    let kind = conn.kind("deployments.apps").await?;
+    let mut container = json!({ "name": name, "image": a.image.clone().unwrap_or_default() });
+    if let Some(port) = a.port {
+        container["ports"] = json!([{ "containerPort": port }]);
+    }
+    if !a.env.is_empty() {
+        container["env"] = Value::Array(a.env.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect());
+    }
+    if !a.command.is_empty() {
+        container["command"] = json!(a.command);
+    }
+    let (cpu_req, cpu_lim) = request_and_limit(&a.cpu);
+    let (mem_req, mem_lim) = request_and_limit(&a.memory);
+    let mut requests = serde_json::Map::new();
+    let mut limits = serde_json::Map::new();
+    for (key, v) in [("cpu", cpu_req), ("memory", mem_req)] {
+        if let Some(v) = v {
+            requests.insert(key.to_string(), json!(v));
+        }
+    }
+    for (key, v) in [("cpu", cpu_lim), ("memory", mem_lim)] {
+        if let Some(v) = v {
+            limits.insert(key.to_string(), json!(v));
+        }
+    }
+    if !requests.is_empty() || !limits.is_empty() {
+        container["resources"] = json!({});
+        if !requests.is_empty() {
+            container["resources"]["requests"] = Value::Object(requests);
+        }
+        if !limits.is_empty() {
+            container["resources"]["limits"] = Value::Object(limits);
+        }
+    }
+    let labels = json!({ "app": name, MANAGED_BY.0: MANAGED_BY.1, SESSION_LABEL: session_id() });
+    let deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": { "name": name, "labels": { "app": name } },
+        "spec": {
+            "replicas": a.replicas.unwrap_or(1),
+            "selector": { "matchLabels": { "app": name } },
+            "template": { "metadata": { "labels": labels }, "spec": { "containers": [container] } }
+        }
+    });
+    apply_one(&conn, &kind, Some(&ns), deployment).await?;
+    sink.stream(StreamName::Stdout, &format!("deployment.apps/{name} created or updated in {ns}\n"));
+    Ok(MagicOutput::None)
+}
+
+/// `expose deploy/NAME --port P`: a Service selecting the workload's pods.
+pub async fn expose(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+    let (conn, ns) = session.for_call(a).await?;
+    let kind = conn.kind(&a.positional[0]).await?;
+    let target = &a.positional[1];
+    let obj = conn.call(&format!("get {} {target}", kind.plural), api_for(&conn, &kind, Some(&ns)).get(target)).await?;
+    let obj = to_value(obj, &kind.api_resource());
+    let selector = if kind.plural == "services" { obj["spec"]["selector"].clone() } else { obj["spec"]["selector"]["matchLabels"].clone() };
+    if !selector.as_object().is_some_and(|m| !m.is_empty()) {
+        return Err(MagicError::usage(format!("%k8s expose: {}/{target} has no pod selector to expose", kind_ref(&kind))));
+    }
+    let port = a.port.unwrap_or_default();
+    let target_port: Value = match &a.target_port {
+        Some(t) => t.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(t)),
+        None => json!(port),
+    };
+    let name = a.name.clone().unwrap_or_else(|| target.clone());
+    let svc_kind = conn.kind("services").await?;
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": { "name": name },
+        "spec": {
+            "type": a.service_type.clone().unwrap_or_else(|| "ClusterIP".into()),
+            "selector": selector,
+            "ports": [{ "port": port, "targetPort": target_port, "protocol": "TCP" }]
+        }
+    });
+    apply_one(&conn, &svc_kind, Some(&ns), service).await?;
+    sink.stream(StreamName::Stdout, &format!("service/{name} exposes {}/{target} on port {port}\n", kind_ref(&kind)));
+    Ok(MagicOutput::None)
+}
+
+/// `endpoints svc/NAME`: the addresses behind a service, from its EndpointSlices.
+pub async fn endpoints(session: &Session, a: &Args) -> Result<MagicOutput, MagicError> {
+    let (conn, ns) = session.for_call(a).await?;
+    let kind = conn.kind(&a.positional[0]).await?;
+    if kind.plural != "services" {
+        return Err(MagicError::usage("%k8s endpoints: give a service, e.g. endpoints svc/web"));
+    }
+    let name = &a.positional[1];
+    // The service must exist (a clear NotFound otherwise).
+    conn.call(&format!("get services {name}"), api_for(&conn, &kind, Some(&ns)).get(name)).await?;
+    let slices_kind = conn.kind("endpointslices.discovery.k8s.io").await?;
+    let lp = ListParams::default().labels(&format!("kubernetes.io/service-name={name}"));
+    let slices = conn.call("list endpointslices", api_for(&conn, &slices_kind, Some(&ns)).list(&lp)).await?;
+    let mut t = render::Table::new(&["ADDRESS", "PORTS", "READY", "NODE", "POD"]);
+    for slice in slices.items {
+        let v = to_value(slice, &slices_kind.api_resource());
+        let ports = v["ports"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| format!("{}/{}", p["port"].as_i64().unwrap_or(0), p["protocol"].as_str().unwrap_or("TCP")))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        for ep in v["endpoints"].as_array().cloned().unwrap_or_default() {
+            let ready = ep["conditions"]["ready"].as_bool().map_or("unknown".to_string(), |r| r.to_string());
+            for addr in ep["addresses"].as_array().cloned().unwrap_or_default() {
+                t.rows.push(vec![
+                    addr.as_str().unwrap_or_default().to_string(),
+                    ports.clone(),
+                    ready.clone(),
+                    ep["nodeName"].as_str().unwrap_or("<none>").to_string(),
+                    ep["targetRef"]["name"].as_str().unwrap_or("<none>").to_string(),
+                ]);
+            }
+        }
+    }
+    t.rows.sort();
+    if t.rows.is_empty() {
+        return result(MimeBundle::plain(format!("service/{name} has no endpoints (no ready pods match its selector)")));
+    }
+    result(t.bundle())
+}
+
+/// `http svc/NAME[:PORT][/PATH]`: a GET through the API server's proxy, shown as the page.
+pub async fn http(session: &Session, a: &Args) -> Result<MagicOutput, MagicError> {
+    let (conn, ns) = session.for_call(a).await?;
+    let spec = &a.positional[0];
+    let (kind_text, rest) = spec.split_once('/').unwrap_or_default();
+    let kind = conn.kind(kind_text).await?;
+    let resource = match kind.plural.as_str() {
+        "services" | "pods" => kind.plural.clone(),
+        _ => return Err(MagicError::usage("%k8s http: give svc/NAME[:PORT][/PATH] or pod/NAME[:PORT][/PATH]")),
+    };
+    let (target, path) = match rest.split_once('/') {
+        Some((t, p)) => (t, p),
+        None => (rest, ""),
+    };
+    let uri = format!("/api/v1/namespaces/{ns}/{resource}/{target}/proxy/{path}");
+    let request = http::Request::get(&uri)
+        .body(kube::client::Body::from(Vec::new()))
+        .map_err(|e| MagicError::usage(format!("%k8s http: {spec} does not make a URL: {e}")))?;
+    let what = format!("GET {spec}");
+    let response = conn.call(&what, conn.client.send(request)).await?;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = conn.call(&what, response.into_body().collect_bytes()).await?;
+    let text = String::from_utf8_lossy(&body).to_string();
+    let head = format!("HTTP {} from {}/{target}/{path} ({}, {} bytes)", status.as_u16(), kind_ref(&kind), if content_type.is_empty() { "no content type" } else { &content_type }, body.len());
+    if !status.is_success() {
+        let first = text.lines().next().unwrap_or_default().chars().take(200).collect::<String>();
+        return Err(MagicError::new("HTTPError", format!("{head}: {first}")));
+    }
+    let mut bundle = MimeBundle::plain(format!("{head}\n{text}"));
+    if content_type.starts_with("text/html") {
+        bundle = bundle.with("text/html", text);
+    } else if content_type.starts_with("application/json") {
+        if let Ok(v) = serde_json::from_str::<Value>(&text) {
+            bundle = bundle.with("application/json", v);
+        }
+    }
+    result(bundle)
+}
+
 // ---- owned / cleanup ----------------------------------------------------------------------
 
 /// Everything labelled as created by this session (or, with `all`, by any kubernel session), in
