@@ -198,6 +198,18 @@ def test_stop_on_error_aborts_queued_executes_only(kernel: Kernel) -> None:
     assert result_text(msgs) == "42"
 
 
+def test_cell_sent_after_an_error_reply_runs(kernel: Kernel) -> None:
+    """Only executes queued while the failing cell ran are aborted, not one sent after its reply."""
+    k = kernel
+    for _ in range(3):
+        failing = k.kc.execute(FAILING_CELL)
+        r = k.reply(failing, timeout=RUST)
+        assert r["content"]["status"] == "error", describe(r)
+        after = k.kc.execute("%lsmagic")  # at once, no pause
+        r = k.reply(after, timeout=RUST)
+        assert r["content"]["status"] == "ok", "a cell sent after the error's reply was aborted: " + describe(r)
+
+
 def test_stop_on_error_false_keeps_running_the_queue(kernel: Kernel) -> None:
     k = kernel
     failing = k.kc.execute(FAILING_CELL, stop_on_error=False)

@@ -21,28 +21,39 @@ struct Shell<I> {
     restart: Arc<AtomicBool>,
     execution_count: u32,
     history: History,
+    requests: UnboundedReceiver<Message>,
+    /// Requests that were queued when a cell failed with stop_on_error: taken off the queue
+    /// before the failure's reply goes out, so a request sent after seeing it is not aborted.
+    held: Vec<Message>,
 }
 
 pub async fn run<I: Interpreter>(
-    mut requests: UnboundedReceiver<Message>,
+    requests: UnboundedReceiver<Message>,
     interpreter: Arc<I>,
     replier: Replier,
     stdin: StdinBridge,
     shutdown: Arc<Notify>,
     restart: Arc<AtomicBool>,
 ) {
-    let mut shell =
-        Shell { interpreter, replier, stdin, shutdown, restart, execution_count: 0, history: History::new() };
-    while let Some(msg) = requests.recv().await {
-        let stop = shell.handle(&msg).await;
-        if stop {
-            // Abort what was queued while the failing cell ran.
-            while let Ok(queued) = requests.try_recv() {
-                if queued.msg_type() == "execute_request" {
-                    shell.abort(&queued);
-                } else {
-                    shell.handle(&queued).await;
-                }
+    let mut shell = Shell {
+        interpreter,
+        replier,
+        stdin,
+        shutdown,
+        restart,
+        execution_count: 0,
+        history: History::new(),
+        requests,
+        held: Vec::new(),
+    };
+    while let Some(msg) = shell.requests.recv().await {
+        shell.handle(&msg).await;
+        // Abort the executes that were queued while a failing cell ran; answer the rest.
+        for queued in std::mem::take(&mut shell.held) {
+            if queued.msg_type() == "execute_request" {
+                shell.abort(&queued);
+            } else {
+                shell.handle(&queued).await;
             }
         }
     }
@@ -61,14 +72,13 @@ fn usize_field(content: &Value, key: &str) -> Option<usize> {
 }
 
 impl<I: Interpreter> Shell<I> {
-    /// Handles one request inside busy/idle; returns true when the queue must be aborted.
-    async fn handle(&mut self, msg: &Message) -> bool {
+    /// Handles one request inside busy/idle.
+    async fn handle(&mut self, msg: &Message) {
         self.replier.status(msg, "busy");
-        let mut stop = false;
         let content = &msg.content;
         match msg.msg_type() {
             "kernel_info_request" => self.reply(msg, "kernel_info_reply", kernel_info_content(&*self.interpreter)),
-            "execute_request" => stop = self.execute(msg).await,
+            "execute_request" => self.execute(msg).await,
             "complete_request" => {
                 let code = str_field(content, "code").to_string();
                 let cursor = usize_field(content, "cursor_pos").unwrap_or(code.chars().count());
@@ -121,7 +131,6 @@ impl<I: Interpreter> Shell<I> {
             other => log(&format!("shell: {other} is not supported")),
         }
         self.replier.status(msg, "idle");
-        stop
     }
 
     fn reply(&self, msg: &Message, msg_type: &str, content: Value) {
@@ -138,7 +147,7 @@ impl<I: Interpreter> Shell<I> {
         self.replier.status(msg, "idle");
     }
 
-    async fn execute(&mut self, msg: &Message) -> bool {
+    async fn execute(&mut self, msg: &Message) {
         let content = &msg.content;
         let code = str_field(content, "code").to_string();
         let silent = bool_field(content, "silent", false);
@@ -179,9 +188,13 @@ impl<I: Interpreter> Shell<I> {
                     "execute_reply",
                     json!({ "status": "ok", "execution_count": count, "payload": payload, "user_expressions": user_expressions }),
                 );
-                false
             }
             ExecuteOutcome::Error(error) => {
+                if stop_on_error {
+                    while let Ok(queued) = self.requests.try_recv() {
+                        self.held.push(queued);
+                    }
+                }
                 self.replier.publish(
                     msg,
                     "error",
@@ -193,7 +206,6 @@ impl<I: Interpreter> Shell<I> {
                     json!({ "status": "error", "execution_count": count, "ename": error.ename,
                             "evalue": error.evalue, "traceback": error.traceback, "user_expressions": {}, "payload": [] }),
                 );
-                stop_on_error
             }
         }
     }
