@@ -8,6 +8,7 @@ pub mod k8s;
 pub mod parse;
 pub mod registry;
 pub mod sink;
+pub mod spelling;
 
 pub use parse::{split_cell, MagicCall, MagicKind, Segment};
 pub use registry::{Magic, MagicContext, MagicError, MagicFuture, MagicOutput, Registry};

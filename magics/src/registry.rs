@@ -111,11 +111,8 @@ impl Registry {
 
     /// The known name closest to `name`, if it is close enough to be a likely typo.
     pub fn closest(&self, name: &str) -> Option<&'static str> {
-        self.names()
-            .map(|known| (edit_distance(name, known), known))
-            .filter(|(d, known)| *d <= 2.max(known.len() / 3))
-            .min_by_key(|(d, _)| *d)
-            .map(|(_, known)| known)
+        let names: Vec<&'static str> = self.names().collect();
+        crate::spelling::closest(name, names.into_iter())
     }
 
     pub fn unknown_error(&self, call: &MagicCall) -> MagicError {
@@ -155,22 +152,6 @@ impl Registry {
     }
 }
 
-/// Levenshtein distance, small inputs only.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,9 +185,4 @@ mod tests {
         assert!(page.text().unwrap().contains("lsmagic"));
     }
 
-    #[test]
-    fn distance() {
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-    }
 }

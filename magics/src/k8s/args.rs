@@ -1,6 +1,7 @@
 //! kubectl-compatible argument parsing for `%k8s`: the verb, its positional arguments and flags.
 //! Pure: no cluster, no I/O, so every rule here is unit-tested.
 
+use crate::spelling::closest;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -671,32 +672,6 @@ pub const COMMON_KINDS: &[&str] = &[
 pub fn canonical_kind(kind: &str) -> String {
     let lower = kind.to_ascii_lowercase();
     SHORT_NAMES.iter().find(|(short, _)| *short == lower).map(|(_, plural)| plural.to_string()).unwrap_or(lower)
-}
-
-/// Levenshtein distance, small inputs only.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The candidate closest to `word` if it is a likely typo of it.
-pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        // Ties go to the candidate with the same first letter (a typo rarely hits the first key).
-        .min_by_key(|(d, c)| (*d, c.chars().next() != word.chars().next()))
-        .map(|(_, c)| c)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! the catalog of kinds the server offers (aggregated discovery, cached per connection), and the
 //! translation of kube errors into one short message for a person.
 
-use super::args::{canonical_kind, closest};
+use super::args::canonical_kind;
+use crate::spelling::closest;
 use crate::registry::MagicError;
 use kube::api::ApiResource;
 use kube::config::{KubeConfigOptions, Kubeconfig};
