@@ -77,33 +77,30 @@ class Timeout(Exception):
     pass
 
 
-def wait_reply(kc, msg_id: str, timeout: float) -> dict:
+def wait_for(channel, what: str, timeout: float, matches) -> dict:
+    """The first message on `channel` for which `matches` is true, within `timeout`."""
     deadline = time.perf_counter() + timeout
     while True:
         left = deadline - time.perf_counter()
         if left <= 0:
-            raise Timeout(f"no reply within {timeout:.0f} s")
+            raise Timeout(f"no {what} within {timeout:.0f} s")
         try:
-            msg = kc.shell_channel.get_msg(timeout=min(left, 1.0))
+            msg = channel.get_msg(timeout=min(left, 1.0))
         except Empty:
             continue
-        if msg["parent_header"].get("msg_id") == msg_id:
+        if matches(msg):
             return msg
 
 
+def wait_reply(kc, msg_id: str, timeout: float) -> dict:
+    return wait_for(kc.shell_channel, "reply", timeout,
+                    lambda m: m["parent_header"].get("msg_id") == msg_id)
+
+
 def wait_idle(kc, msg_id: str, timeout: float) -> None:
-    deadline = time.perf_counter() + timeout
-    while True:
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            raise Timeout(f"no idle within {timeout:.0f} s")
-        try:
-            msg = kc.iopub_channel.get_msg(timeout=min(left, 1.0))
-        except Empty:
-            continue
-        if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
-                and msg["content"]["execution_state"] == "idle"):
-            return
+    wait_for(kc.iopub_channel, "idle", timeout,
+             lambda m: m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "status"
+             and m["content"]["execution_state"] == "idle")
 
 
 def run_cell(kc, code: str, timeout: float) -> tuple[float, dict]:

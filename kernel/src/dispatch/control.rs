@@ -6,7 +6,6 @@ use crate::interpreter::Interpreter;
 use crate::transport::sockets::{log, Channel};
 use crate::transport::Message;
 use serde_json::json;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
@@ -17,7 +16,6 @@ pub async fn run<I: Interpreter>(
     replier: Replier,
     stdin: StdinBridge,
     shutdown: Arc<Notify>,
-    restart: Arc<AtomicBool>,
 ) {
     while let Some(msg) = requests.recv().await {
         replier.status(&msg, "busy");
@@ -31,7 +29,7 @@ pub async fn run<I: Interpreter>(
                 replier.reply(Channel::Control, &msg, "interrupt_reply", json!({ "status": "ok" }));
             }
             "shutdown_request" => {
-                shutdown_requested(&replier, Channel::Control, &msg, &shutdown, &restart);
+                shutdown_requested(&replier, Channel::Control, &msg, &shutdown);
                 replier.status(&msg, "idle");
                 return;
             }

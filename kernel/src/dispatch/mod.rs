@@ -40,12 +40,12 @@ impl Replier {
     }
 }
 
-/// Serves the kernel until a shutdown request; returns whether a restart was asked for.
-pub async fn serve<I: Interpreter>(channels: Channels, interpreter: Arc<I>) -> bool {
+/// Serves the kernel until a shutdown request. A restart is the frontend's to do: it starts a
+/// new process once this one has exited.
+pub async fn serve<I: Interpreter>(channels: Channels, interpreter: Arc<I>) {
     let replier = Replier { session: uuid::Uuid::new_v4().to_string(), out: channels.outgoing.clone() };
     let stdin = StdinBridge::new(replier.clone());
     let shutdown = Arc::new(Notify::new());
-    let restart = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     // Tell frontends we are here before anything slow happens.
     let starting = Message {
@@ -65,7 +65,6 @@ pub async fn serve<I: Interpreter>(channels: Channels, interpreter: Arc<I>) -> b
         replier.clone(),
         stdin.clone(),
         shutdown.clone(),
-        restart.clone(),
     ));
     let shell = tokio::spawn(shell::run(
         channels.shell,
@@ -73,7 +72,6 @@ pub async fn serve<I: Interpreter>(channels: Channels, interpreter: Arc<I>) -> b
         replier.clone(),
         stdin,
         shutdown.clone(),
-        restart.clone(),
     ));
 
     shutdown.notified().await;
@@ -81,7 +79,6 @@ pub async fn serve<I: Interpreter>(channels: Channels, interpreter: Arc<I>) -> b
     shell.abort();
     // Let the sender tasks flush the shutdown reply and the last status.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    restart.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 pub fn kernel_info_content<I: Interpreter>(interpreter: &I) -> Value {
@@ -99,15 +96,8 @@ pub fn kernel_info_content<I: Interpreter>(interpreter: &I) -> Value {
 }
 
 /// Handles a shutdown request on either channel: reply, then stop serving.
-pub fn shutdown_requested(
-    replier: &Replier,
-    channel: Channel,
-    msg: &Message,
-    shutdown: &Notify,
-    restart: &std::sync::atomic::AtomicBool,
-) {
+pub fn shutdown_requested(replier: &Replier, channel: Channel, msg: &Message, shutdown: &Notify) {
     let wants_restart = msg.content.get("restart").and_then(Value::as_bool).unwrap_or(false);
-    restart.store(wants_restart, std::sync::atomic::Ordering::SeqCst);
     replier.reply(channel, msg, "shutdown_reply", json!({ "status": "ok", "restart": wants_restart }));
     shutdown.notify_one();
 }

@@ -8,7 +8,6 @@ use crate::interpreter::{ExecuteOutcome, ExecuteRequest, Interpreter, IsComplete
 use crate::transport::sockets::{log, Channel};
 use crate::transport::Message;
 use serde_json::{json, Map, Value};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
@@ -18,7 +17,6 @@ struct Shell<I> {
     replier: Replier,
     stdin: StdinBridge,
     shutdown: Arc<Notify>,
-    restart: Arc<AtomicBool>,
     execution_count: u32,
     history: History,
     requests: UnboundedReceiver<Message>,
@@ -33,14 +31,12 @@ pub async fn run<I: Interpreter>(
     replier: Replier,
     stdin: StdinBridge,
     shutdown: Arc<Notify>,
-    restart: Arc<AtomicBool>,
 ) {
     let mut shell = Shell {
         interpreter,
         replier,
         stdin,
         shutdown,
-        restart,
         execution_count: 0,
         history: History::new(),
         requests,
@@ -126,7 +122,7 @@ impl<I: Interpreter> Shell<I> {
             }
             "comm_msg" | "comm_close" => {}
             "shutdown_request" => {
-                shutdown_requested(&self.replier, Channel::Shell, msg, &self.shutdown, &self.restart)
+                shutdown_requested(&self.replier, Channel::Shell, msg, &self.shutdown)
             }
             other => log(&format!("shell: {other} is not supported")),
         }

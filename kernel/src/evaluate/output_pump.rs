@@ -182,14 +182,7 @@ impl Worker {
             }
             return;
         }
-        if !self.stderr_buf.is_empty() {
-            self.flush_stream(StreamName::Stderr);
-        }
-        self.stdout_buf.push_str(&line);
-        self.stdout_buf.push('\n');
-        if self.stdout_buf.len() >= BATCH_BYTES {
-            self.flush_stream(StreamName::Stdout);
-        }
+        self.push_line(StreamName::Stdout, &line);
     }
 
     fn stderr_line(&mut self, line: String) {
@@ -220,13 +213,24 @@ impl Worker {
             self.panic = Some(Vec::new());
             return;
         }
-        if !self.stdout_buf.is_empty() {
-            self.flush_stream(StreamName::Stdout);
-        }
-        self.stderr_buf.push_str(&line);
-        self.stderr_buf.push('\n');
-        if self.stderr_buf.len() >= BATCH_BYTES {
-            self.flush_stream(StreamName::Stderr);
+        self.push_line(StreamName::Stderr, &line);
+    }
+
+    /// Adds a line to its stream's batch; the other stream's batch goes out first, to keep order.
+    fn push_line(&mut self, name: StreamName, line: &str) {
+        let other = match name {
+            StreamName::Stdout => StreamName::Stderr,
+            StreamName::Stderr => StreamName::Stdout,
+        };
+        self.flush_stream(other);
+        let buf = match name {
+            StreamName::Stdout => &mut self.stdout_buf,
+            StreamName::Stderr => &mut self.stderr_buf,
+        };
+        buf.push_str(line);
+        buf.push('\n');
+        if buf.len() >= BATCH_BYTES {
+            self.flush_stream(name);
         }
     }
 
