@@ -1,0 +1,118 @@
+"""`%k8s run` until Available against `kubectl create deployment` + `kubectl rollout status`.
+
+    ~/.cache/kubernel/venv/bin/python tests/magics/bench_run_available.py [ROUNDS]
+
+Times, ROUNDS times each (default 5; median, min, max), in the same run and alternating:
+
+- kubernel: executing `%k8s run benchN --image nginx --replicas 1` until the cell's reply, which
+  comes when its live display shows the Deployment Available;
+- kubectl: `kubectl create deployment NAME --image nginx` then `kubectl rollout status
+  deployment/NAME` as processes, until the second exits.
+
+Every Deployment is deleted (and its pods waited out) before the next round. Everything lives in
+a namespace kubernel-bench-<random>, deleted at the end. Not a pytest test.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "kernel"))
+from kernel_harness import Kernel, describe  # noqa: E402
+
+REPO = HERE.parent.parent
+
+
+def cluster_env() -> dict[str, str]:
+    env = dict(os.environ)
+    out = subprocess.run([str(REPO / "install" / "cluster"), "env"], capture_output=True, text=True, timeout=30)
+    for line in out.stdout.splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, value = line[len("export "):].split("=", 1)
+            env[key] = value.strip().strip('"').replace("$PATH", env.get("PATH", ""))
+    return env
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    env = cluster_env()
+
+    def kubectl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True, timeout=timeout, check=True)
+
+    tmp = Path(tempfile.mkdtemp(prefix="kubernel-bench-"))
+    prefix = tmp / "prefix"
+    binary = Path(os.environ.get("KUBERNEL_BIN") or Path.home() / ".cache/kubernel/target/release/kubernel")
+    subprocess.run([str(binary), "install", "--prefix", str(prefix)], check=True, capture_output=True)
+    os.environ.update({
+        "JUPYTER_PATH": str(prefix / "share" / "jupyter"),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+        "JUPYTER_DATA_DIR": str(tmp / "data"),
+    })
+    env.update({k: os.environ[k] for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR")})
+    env["KUBERNEL_HISTORY"] = str(tmp / "history")
+    ns = f"kubernel-bench-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", ns)
+    k = Kernel.start(env=env)
+
+    def gone(name: str) -> None:
+        """Deletes a Deployment and waits until its pods are gone, so rounds do not overlap."""
+        kubectl("delete", "deployment", name, "-n", ns, "--wait=true")
+        kubectl("wait", "--for=delete", "pod", "-l", f"app={name}", "-n", ns, "--timeout=120s", timeout=130)
+
+    def kernel_round(name: str) -> float:
+        t = time.perf_counter()
+        reply, msgs = k.execute(f"%k8s run {name} --image nginx --replicas 1", timeout=180)
+        took = time.perf_counter() - t
+        assert reply["content"]["status"] == "ok", describe(reply, msgs)
+        updates = [m for m in msgs if m["msg_type"] == "update_display_data"]
+        last = (updates or [m for m in msgs if m["msg_type"] == "display_data"] or [{"content": {"data": {"text/plain": ""}}}])[-1]
+        text = last["content"]["data"].get("text/plain", "")
+        assert "available" in text.lower(), f"the cell ended without showing Available: {describe(reply, msgs)}"
+        available = kubectl("get", "deployment", name, "-n", ns, "-o", "jsonpath={.status.availableReplicas}").stdout
+        assert available == "1", f"{name}: availableReplicas={available!r} when the cell ended"
+        return took
+
+    def kubectl_round(name: str) -> float:
+        t = time.perf_counter()
+        kubectl("create", "deployment", name, "--image", "nginx", "-n", ns)
+        kubectl("rollout", "status", f"deployment/{name}", "-n", ns, "--timeout=180s", timeout=190)
+        return time.perf_counter() - t
+
+    try:
+        reply, _ = k.execute(f"%k8s use namespace {ns}", timeout=30)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        # Warm-up, not counted: the kernel's connection and discovery, the image on the node.
+        kernel_round("benchwarm")
+        gone("benchwarm")
+        kubectl_round("kwarm")
+        gone("kwarm")
+        cell, proc = [], []
+        for i in range(rounds):
+            # Alternate which goes first, so neither always follows the other's deletion.
+            order = [("kernel", kernel_round, f"bench{i}"), ("kubectl", kubectl_round, f"kbench{i}")]
+            for who, fn, name in (order if i % 2 == 0 else order[::-1]):
+                took = fn(name)
+                (cell if who == "kernel" else proc).append(took)
+                gone(name)
+        print(f"namespace {ns}, {rounds} rounds, nginx, 1 replica, deleted between runs")
+        for label, xs in (
+            ("%k8s run (cell until Available)", cell),
+            ("kubectl create + rollout status", proc),
+        ):
+            print(f"{label:34} median {statistics.median(xs)*1000:7.0f} ms   min {min(xs)*1000:7.0f}   max {max(xs)*1000:7.0f}   ({len(xs)} runs)")
+        print(f"kubectl / kubernel (medians): {statistics.median(proc) / statistics.median(cell):.2f}x")
+    finally:
+        subprocess.run(["kubectl", "delete", "namespace", ns, "--wait=false"], env=env, capture_output=True)
+        k.close()
+
+
+if __name__ == "__main__":
+    main()
