@@ -50,10 +50,8 @@ pub enum IsComplete {
     Invalid,
 }
 
-/// Reads a line that user code asked for, through the frontend's input box. Blocking.
-pub trait InputReader: Send + Sync {
-    fn read_line(&self, prompt: &str, password: bool) -> Result<String, String>;
-}
+/// Reads a line that user code or a magic asked for, through the frontend's input box.
+pub use magics::InputReader;
 
 pub trait Interpreter: Send + Sync + 'static {
     /// The `language_info`, banner and help links of kernel_info; must answer at once.

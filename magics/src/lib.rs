@@ -12,4 +12,4 @@ pub mod spelling;
 
 pub use parse::{split_cell, MagicCall, MagicKind, Segment};
 pub use registry::{Magic, MagicContext, MagicError, MagicFuture, MagicOutput, Registry};
-pub use sink::{MimeBundle, OutputSink, StreamName};
+pub use sink::{InputReader, MimeBundle, NoInput, OutputSink, StreamName};

@@ -1,7 +1,7 @@
 //! The registry of magics: lookup by name or alias, help, and "did you mean" for unknown names.
 
 use crate::parse::{MagicCall, MagicKind};
-use crate::sink::{MimeBundle, OutputSink};
+use crate::sink::{InputReader, MimeBundle, OutputSink};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -47,6 +47,8 @@ impl std::error::Error for MagicError {}
 
 pub struct MagicContext<'a> {
     pub sink: Arc<dyn OutputSink>,
+    /// The frontend's input box, for commands that read stdin.
+    pub input: Arc<dyn InputReader>,
     pub registry: &'a Registry,
 }
 
@@ -130,7 +132,12 @@ impl Registry {
     }
 
     /// Runs one call: help if asked for, the magic otherwise, or a clear error if unknown.
-    pub async fn run(&self, call: MagicCall, sink: Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+    pub async fn run(
+        &self,
+        call: MagicCall,
+        sink: Arc<dyn OutputSink>,
+        input: Arc<dyn InputReader>,
+    ) -> Result<MagicOutput, MagicError> {
         let Some(magic) = self.get(&call.name).cloned() else {
             return Err(self.unknown_error(&call));
         };
@@ -148,7 +155,7 @@ impl Registry {
                 magic.name()
             )));
         }
-        magic.run(call, MagicContext { sink, registry: self }).await
+        magic.run(call, MagicContext { sink, input, registry: self }).await
     }
 }
 
@@ -180,7 +187,7 @@ mod tests {
         let registry = Registry::with_builtins();
         let sink = Arc::new(RecordingSink::default());
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let out = rt.block_on(registry.run(call("%lsmagic?"), sink)).unwrap();
+        let out = rt.block_on(registry.run(call("%lsmagic?"), sink, Arc::new(crate::sink::NoInput))).unwrap();
         let MagicOutput::Page(page) = out else { panic!("{out:?}") };
         assert!(page.text().unwrap().contains("lsmagic"));
     }

@@ -57,6 +57,23 @@ pub trait OutputSink: Send + Sync {
     fn clear_output(&self, wait: bool);
 }
 
+/// The input side of a running cell: reads a line through the frontend's input box. Blocking;
+/// async callers run it on a blocking thread.
+pub trait InputReader: Send + Sync {
+    fn read_line(&self, prompt: &str, password: bool) -> Result<String, String>;
+    /// Gives up a read that is still waiting (the command that wanted the input has ended).
+    fn cancel(&self) {}
+}
+
+/// Input for places with no frontend (tests, user expressions): every read fails.
+pub struct NoInput;
+
+impl InputReader for NoInput {
+    fn read_line(&self, _prompt: &str, _password: bool) -> Result<String, String> {
+        Err("no input can be read here".into())
+    }
+}
+
 /// A sink that remembers everything, for tests and for capturing output.
 #[derive(Default)]
 pub struct RecordingSink {

@@ -87,4 +87,8 @@ impl InputReader for RequestInput {
             }
         }
     }
+
+    fn cancel(&self) {
+        self.bridge.cancel();
+    }
 }

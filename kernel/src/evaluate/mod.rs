@@ -57,7 +57,7 @@ impl RustInterpreter {
                 Segment::Magic(call) => {
                     let mut interrupts = self.interrupts.subscribe();
                     let outcome = tokio::select! {
-                        outcome = self.registry.run(call, sink.clone()) => outcome,
+                        outcome = self.registry.run(call, sink.clone(), input.clone()) => outcome,
                         _ = interrupts.changed() => {
                             return Err(ErrorInfo::new("Interrupted", "the magic was interrupted"));
                         }

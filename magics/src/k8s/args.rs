@@ -20,6 +20,12 @@ pub enum Verb {
     Expose,
     Endpoints,
     Http,
+    Exec,
+    PortForward,
+    Set,
+    Rollout,
+    Autoscale,
+    Top,
 }
 
 impl Verb {
@@ -37,6 +43,12 @@ impl Verb {
         Verb::Expose,
         Verb::Endpoints,
         Verb::Http,
+        Verb::Exec,
+        Verb::PortForward,
+        Verb::Set,
+        Verb::Rollout,
+        Verb::Autoscale,
+        Verb::Top,
         Verb::Owned,
         Verb::Cleanup,
     ];
@@ -57,6 +69,12 @@ impl Verb {
             Verb::Expose => "expose",
             Verb::Endpoints => "endpoints",
             Verb::Http => "http",
+            Verb::Exec => "exec",
+            Verb::PortForward => "port-forward",
+            Verb::Set => "set",
+            Verb::Rollout => "rollout",
+            Verb::Autoscale => "autoscale",
+            Verb::Top => "top",
         }
     }
 
@@ -77,6 +95,9 @@ impl Verb {
                 "--tail",
                 "--since",
                 "--prefix",
+                "--follow",
+                "--stats",
+                "--timeout",
                 "--context",
                 "--kubeconfig",
             ],
@@ -89,6 +110,8 @@ impl Verb {
                 "--env",
                 "--cpu",
                 "--memory",
+                "--timeout",
+                "--no-wait",
                 "--context",
                 "--kubeconfig",
             ],
@@ -96,6 +119,12 @@ impl Verb {
             Verb::Endpoints => &["--namespace", "--context", "--kubeconfig"],
             Verb::Http => &["--namespace", "--context", "--kubeconfig"],
             Verb::Cleanup => &["--all", "--context", "--kubeconfig"],
+            Verb::Exec => &["--namespace", "--container", "--stdin", "--timeout", "--context", "--kubeconfig"],
+            Verb::PortForward => &["--namespace", "--stop", "--context", "--kubeconfig"],
+            Verb::Set => &["--namespace", "--context", "--kubeconfig"],
+            Verb::Rollout => &["--namespace", "--timeout", "--to-revision", "--context", "--kubeconfig"],
+            Verb::Autoscale => &["--namespace", "--min", "--max", "--cpu-percent", "--name", "--context", "--kubeconfig"],
+            Verb::Top => &["--namespace", "--all-namespaces", "--selector", "--context", "--kubeconfig"],
             Verb::Get => &[
                 "--namespace",
                 "--all-namespaces",
@@ -147,6 +176,16 @@ pub const FLAGS: &[(&str, Option<&str>, bool, &str)] = &[
     ("--memory", None, true, "a memory request, or REQUEST/LIMIT (e.g. 64Mi/128Mi)"),
     ("--type", None, true, "a service type (ClusterIP, NodePort or LoadBalancer)"),
     ("--name", None, true, "a name"),
+    // -f is --filename everywhere but in logs, where it is --follow (as in kubectl).
+    ("--follow", None, false, ""),
+    ("--stats", None, false, ""),
+    ("--stdin", Some("-i"), false, ""),
+    ("--stop", None, false, ""),
+    ("--no-wait", None, false, ""),
+    ("--to-revision", None, true, "a revision number"),
+    ("--min", None, true, "a number of replicas"),
+    ("--max", None, true, "a number of replicas"),
+    ("--cpu-percent", None, true, "a CPU utilisation percentage"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,8 +231,24 @@ pub struct Args {
     pub memory: Option<String>,
     pub service_type: Option<String>,
     pub name: Option<String>,
-    /// `run NAME ... -- COMMAND ARGS`
+    /// `run NAME ... -- COMMAND ARGS`, `exec POD -- COMMAND ARGS`
     pub command: Vec<String>,
+    /// `set image`, `rollout status|history|undo|restart`: the sub-verb.
+    pub sub: Option<String>,
+    /// `logs -f`
+    pub follow: bool,
+    /// `logs --stats`: live request statistics of an access log.
+    pub stats: bool,
+    /// `exec -i`: the command's stdin comes from the input box.
+    pub stdin: bool,
+    /// `port-forward --stop`
+    pub stop: bool,
+    /// `run --no-wait`: do not wait for the pods to be available.
+    pub no_wait: bool,
+    pub to_revision: Option<i64>,
+    pub min: Option<i32>,
+    pub max: Option<i32>,
+    pub cpu_percent: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -297,13 +352,23 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
         service_type: None,
         name: None,
         command: Vec::new(),
+        sub: None,
+        follow: false,
+        stats: false,
+        stdin: false,
+        stop: false,
+        no_wait: false,
+        to_revision: None,
+        min: None,
+        max: None,
+        cpu_percent: None,
     };
     let mut i = 0;
     while i < rest.len() {
         let arg = &rest[i];
         i += 1;
         if arg == "--" {
-            if verb == Verb::Run {
+            if matches!(verb, Verb::Run | Verb::Exec) {
                 out.command.extend(rest[i..].iter().cloned());
             } else {
                 out.positional.extend(rest[i..].iter().cloned());
@@ -326,6 +391,7 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
             let tail = tail.strip_prefix('=').unwrap_or(tail);
             (short, (!tail.is_empty()).then(|| tail.to_string()))
         };
+        let spelling = if verb == Verb::Logs && spelling == "-f" { "--follow".to_string() } else { spelling };
         let Some(&(long, short, takes_value, what)) = flag_by_spelling(&spelling) else {
             return Err(usage(Some(verb), format!("unknown flag {spelling}")));
         };
@@ -408,6 +474,28 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
                 out.service_type = Some(t.to_string());
             }
             "--prefix" => out.prefix = true,
+            "--follow" => out.follow = true,
+            "--stats" => out.stats = true,
+            "--stdin" => out.stdin = true,
+            "--stop" => out.stop = true,
+            "--no-wait" => out.no_wait = true,
+            "--to-revision" => {
+                let v = value.unwrap_or_default();
+                out.to_revision = Some(v.parse().ok().filter(|n: &i64| *n > 0).ok_or_else(|| {
+                    usage(Some(verb), format!("--to-revision '{v}' is not a revision number"))
+                })?);
+            }
+            "--min" | "--max" | "--cpu-percent" => {
+                let v = value.unwrap_or_default();
+                let n = v.parse().ok().filter(|n: &i32| *n >= 1).ok_or_else(|| {
+                    usage(Some(verb), format!("{long} '{v}' is not {what} (a whole number, 1 or more)"))
+                })?;
+                match long {
+                    "--min" => out.min = Some(n),
+                    "--max" => out.max = Some(n),
+                    _ => out.cpu_percent = Some(n),
+                }
+            }
             "--tail" => {
                 let v = value.unwrap_or_default();
                 out.tail = Some(v.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
@@ -435,6 +523,27 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
                 );
             }
             _ => unreachable!("flag table and match disagree: {long}"),
+        }
+    }
+    // Sub-verbs come first: `set image ...`, `rollout status ...`.
+    if matches!(verb, Verb::Set | Verb::Rollout) && !out.positional.is_empty() {
+        out.sub = Some(out.positional.remove(0));
+    }
+    // A bare pod name: `exec web-123 -- ls`, `port-forward web-123 8080:80`.
+    if matches!(verb, Verb::Exec | Verb::PortForward) {
+        if let Some(first) = out.positional.first_mut() {
+            if !first.contains('/') {
+                *first = format!("pods/{first}");
+            }
+        }
+    }
+    // Only the first argument is KIND/NAME: what follows is C=IMAGE, LOCAL:REMOTE, ...
+    if matches!(verb, Verb::Exec | Verb::PortForward | Verb::Set | Verb::Rollout | Verb::Autoscale) {
+        if let Some(first) = out.positional.first().cloned() {
+            let Some((kind, name)) = first.split_once('/').filter(|(k, n)| !k.is_empty() && !n.is_empty()) else {
+                return Err(usage(Some(verb), format!("'{first}' is not KIND/NAME (e.g. deploy/web)")));
+            };
+            out.positional.splice(0..1, [kind.to_string(), name.to_string()]);
         }
     }
     // kind/name → kind name
@@ -501,6 +610,9 @@ fn check(a: &mut Args, has_body: bool) -> Result<(), UsageError> {
                 return Err(usage(verb, "--timeout goes with -w"));
             }
         }
+        Verb::Logs if a.timeout.is_some() && !a.follow && !a.stats => {
+            return Err(usage(verb, "--timeout goes with -f or --stats"))
+        }
         Verb::Logs => match (a.positional.len(), a.selector.is_some()) {
             (0, false) => return Err(usage(verb, "whose logs? POD, deploy/NAME (or job/, sts/, ds/, rs/) or -l SELECTOR")),
             (0, true) => {}
@@ -518,6 +630,9 @@ fn check(a: &mut Args, has_body: bool) -> Result<(), UsageError> {
             }
         }
         Verb::Run => {
+            if a.no_wait && a.timeout.is_some() {
+                return Err(usage(verb, "--timeout is how long to wait; it does not go with --no-wait"));
+            }
             if a.positional.len() != 1 {
                 return Err(usage(verb, "write run NAME --image IMAGE [--port P] [--replicas N] [-- COMMAND ARGS]"));
             }
@@ -546,6 +661,78 @@ fn check(a: &mut Args, has_body: bool) -> Result<(), UsageError> {
                 return Err(usage(verb, "write http svc/NAME[:PORT][/PATH] (or pod/NAME...)"));
             }
         }
+        Verb::Exec => {
+            if a.positional.len() != 2 {
+                return Err(usage(verb, "write exec POD (or deploy/NAME) -- COMMAND ARGS"));
+            }
+            if a.command.is_empty() {
+                return Err(usage(verb, "which command? write it after --, e.g. exec deploy/web -- ls /"));
+            }
+            if a.stdin && has_body {
+                return Err(usage(verb, "-i reads the input box; %%k8s exec sends the cell instead; use one"));
+            }
+        }
+        Verb::PortForward => {
+            if a.stop {
+                if a.positional.len() > 2 {
+                    return Err(usage(verb, "write port-forward --stop [svc/NAME]"));
+                }
+            } else if !a.positional.is_empty() {
+                if a.positional.len() != 3 {
+                    return Err(usage(verb, "write port-forward svc/NAME [LOCAL:]REMOTE, e.g. port-forward svc/web 8080:80"));
+                }
+                parse_ports(&a.positional[2]).map_err(|e| usage(verb, e))?;
+            }
+        }
+        Verb::Set => {
+            if a.sub.as_deref() != Some("image") {
+                return Err(usage(verb, "only `set image deploy/NAME CONTAINER=IMAGE` is known"));
+            }
+            if a.positional.len() < 3 {
+                return Err(usage(verb, "write set image deploy/NAME CONTAINER=IMAGE (or *=IMAGE for every container)"));
+            }
+            for pair in &a.positional[2..] {
+                if !pair.split_once('=').is_some_and(|(c, i)| !c.is_empty() && !i.is_empty()) {
+                    return Err(usage(verb, format!("'{pair}' is not CONTAINER=IMAGE")));
+                }
+            }
+        }
+        Verb::Rollout => {
+            const SUBS: &[&str] = &["status", "history", "undo", "restart"];
+            match a.sub.as_deref() {
+                Some(s) if SUBS.contains(&s) => {}
+                Some(s) => {
+                    let hint = closest(s, SUBS.iter().copied()).map(|c| format!("; did you mean {c}?")).unwrap_or_default();
+                    return Err(usage(verb, format!("unknown rollout command '{s}'{hint} (status, history, undo, restart)")));
+                }
+                None => return Err(usage(verb, "write rollout status|history|undo|restart deploy/NAME")),
+            }
+            if a.positional.len() != 2 {
+                return Err(usage(verb, format!("write rollout {} deploy/NAME", a.sub.as_deref().unwrap_or_default())));
+            }
+            if a.to_revision.is_some() && a.sub.as_deref() != Some("undo") {
+                return Err(usage(verb, "--to-revision goes with undo"));
+            }
+        }
+        Verb::Autoscale => {
+            if a.positional.len() != 2 {
+                return Err(usage(verb, "write autoscale deploy/NAME --min N --max M --cpu-percent P"));
+            }
+            let Some(max) = a.max else { return Err(usage(verb, "--max N is needed")) };
+            if a.min.is_some_and(|min| min > max) {
+                return Err(usage(verb, "--min is more than --max"));
+            }
+        }
+        Verb::Top => match a.positional.first().map(String::as_str) {
+            Some("pods" | "pod" | "po") if a.positional.len() <= 2 => a.positional[0] = "pods".into(),
+            Some("nodes" | "node" | "no") if a.positional.len() <= 2 => {
+                if a.namespace.is_some() || a.all_namespaces {
+                    return Err(usage(verb, "nodes have no namespace"));
+                }
+                a.positional[0] = "nodes".into()
+            }
+            _ => return Err(usage(verb, "write top pods [NAME] or top nodes [NAME]")),
+        },
         Verb::Apply => {
             if !a.positional.is_empty() {
                 return Err(usage(verb, format!("unexpected argument '{}'; the YAML goes in the cell (%%k8s apply) or in -f PATH", a.positional[0])));
@@ -572,6 +759,21 @@ fn check(a: &mut Args, has_body: bool) -> Result<(), UsageError> {
         }
     }
     Ok(())
+}
+
+/// `8080:80`, `:80` or `80` (the same port locally; `:80` picks a free one) as (local, remote);
+/// local 0 means any free port.
+pub fn parse_ports(text: &str) -> Result<(u16, u16), String> {
+    let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0);
+    let bad = || format!("'{text}' is not [LOCAL:]REMOTE, e.g. 8080:80");
+    match text.split_once(':') {
+        Some(("", remote)) => Ok((0, port(remote).ok_or_else(bad)?)),
+        Some((local, remote)) => Ok((port(local).ok_or_else(bad)?, port(remote).ok_or_else(bad)?)),
+        None => {
+            let p = port(text).ok_or_else(bad)?;
+            Ok((p, p))
+        }
+    }
 }
 
 /// `30s`, `5m`, `1h`, `1m30s` or plain seconds.
@@ -681,6 +883,52 @@ mod tests {
     fn p(line: &str) -> Result<Args, UsageError> {
         let args: Vec<String> = line.split_whitespace().map(str::to_string).collect();
         parse(&args)
+    }
+
+    #[test]
+    fn exec_and_port_forward_targets() {
+        let a = p("exec web-123 -c nginx -i -- sh -c echo").unwrap();
+        assert_eq!(a.positional, ["pods", "web-123"]);
+        assert_eq!(a.command, ["sh", "-c", "echo"]);
+        assert!(a.stdin);
+        assert_eq!(a.container.as_deref(), Some("nginx"));
+        let a = p("exec deploy/web -- ls -l /").unwrap();
+        assert_eq!((a.positional.as_slice(), a.command.as_slice()), (&["deploy".to_string(), "web".into()][..], &["ls".to_string(), "-l".into(), "/".into()][..]));
+        assert_eq!(p("exec deploy/web").unwrap_err().0, "%k8s exec: which command? write it after --, e.g. exec deploy/web -- ls /");
+        let a = p("port-forward svc/web 8080:80").unwrap();
+        assert_eq!(a.positional, ["svc", "web", "8080:80"]);
+        assert_eq!(parse_ports(":80"), Ok((0, 80)));
+        assert_eq!(parse_ports("8080"), Ok((8080, 8080)));
+        assert!(p("port-forward svc/web 80:x").unwrap_err().0.contains("is not [LOCAL:]REMOTE"));
+        assert!(p("port-forward --stop").unwrap().stop);
+    }
+
+    #[test]
+    fn logs_follow_and_stats() {
+        let a = p("logs deploy/web -f --timeout 5s").unwrap();
+        assert!(a.follow && a.files.is_empty());
+        assert_eq!(a.timeout, Some(std::time::Duration::from_secs(5)));
+        assert!(p("logs deploy/web --stats").unwrap().stats);
+        assert_eq!(p("logs deploy/web --timeout 5s").unwrap_err().0, "%k8s logs: --timeout goes with -f or --stats");
+    }
+
+    #[test]
+    fn set_rollout_autoscale_top() {
+        let a = p("set image deploy/web web=nginx:1.27 side=busybox").unwrap();
+        assert_eq!(a.sub.as_deref(), Some("image"));
+        assert_eq!(a.positional, ["deploy", "web", "web=nginx:1.27", "side=busybox"]);
+        assert!(p("set image deploy/web nginx").unwrap_err().0.contains("'nginx' is not CONTAINER=IMAGE"));
+        let a = p("rollout undo deploy/web --to-revision 2").unwrap();
+        assert_eq!((a.sub.as_deref(), a.to_revision), (Some("undo"), Some(2)));
+        assert_eq!(p("rollout stauts deploy/web").unwrap_err().0, "%k8s rollout: unknown rollout command 'stauts'; did you mean status? (status, history, undo, restart)");
+        assert_eq!(p("rollout status deploy/web --to-revision 2").unwrap_err().0, "%k8s rollout: --to-revision goes with undo");
+        let a = p("autoscale deploy/web --min 1 --max 4 --cpu-percent 50").unwrap();
+        assert_eq!((a.min, a.max, a.cpu_percent), (Some(1), Some(4), Some(50)));
+        assert_eq!(p("autoscale deploy/web --min 5 --max 4").unwrap_err().0, "%k8s autoscale: --min is more than --max");
+        assert_eq!(p("autoscale deploy/web --max 0").unwrap_err().0, "%k8s autoscale: --max '0' is not a number of replicas (a whole number, 1 or more)");
+        assert_eq!(p("top po").unwrap().positional, ["pods"]);
+        assert_eq!(p("top nodes -n x").unwrap_err().0, "%k8s top: nodes have no namespace");
+        assert!(p("run web --image nginx --no-wait").unwrap().no_wait);
     }
 
     #[test]

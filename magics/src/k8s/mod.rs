@@ -3,14 +3,22 @@
 //! Layers, each readable and testable on its own:
 //! - [`args`]: kubectl-compatible argument parsing (no cluster),
 //! - [`manifest`]: YAML documents with their lines (no cluster),
-//! - [`client`] and [`ops`]: the connection, discovery and the verbs, on kube,
-//! - [`render`]: MIME bundles, HTML tables with aligned text twins (no cluster).
+//! - [`client`] and [`ops`]: the connection, discovery and the verbs, on kube; [`logs`],
+//!   [`exec`] (exec, port-forward), [`rollout`] (set image, rollout, autoscale), [`metrics`]
+//!   (top) and [`wait`] (live progress that ends with the cause of a failure) beside them,
+//! - [`render`] and [`access_log`]: MIME bundles, HTML tables with aligned text twins (no cluster).
 
+pub mod access_log;
 pub mod args;
 pub mod client;
+pub mod exec;
+pub mod logs;
 pub mod manifest;
+pub mod metrics;
 pub mod ops;
 pub mod render;
+pub mod rollout;
+pub mod wait;
 
 use crate::parse::{MagicCall, MagicKind};
 use crate::registry::{Magic, MagicContext, MagicError, MagicFuture, MagicOutput, Registry};
@@ -51,9 +59,26 @@ service account inside a cluster) with kubectl's verbs and flags. It connects on
   %k8s delete KIND NAME... | KIND -l SELECTOR | KIND --all | -f PATH  [--ignore-not-found]
   %k8s logs POD | deploy/NAME | job/NAME | -l SELECTOR [-c CONTAINER] [--tail N] [--since 5m] [--prefix]
         the logs; the pods of a workload are interleaved by time, each line with its pod
+  %k8s logs ... -f [--timeout 30s]      follow: new lines as they come, until the timeout or an interrupt
+  %k8s logs ... --stats [--timeout 30s] live request statistics of a web server's access log
+        (requests, requests/s, by status, by path, by client), refreshed in place, as ngxtop does
+  %k8s exec POD | deploy/NAME [-c CONTAINER] [-i] [--timeout T] -- COMMAND ARGS
+        runs a command in a container: its stdout and stderr as the cell's, a non-zero exit code
+        as an error; -i sends lines typed in the input box to its stdin (an empty line ends it);
+        %%k8s exec ... -- COMMAND sends the cell's text to its stdin
+  %k8s port-forward svc/NAME | pod/NAME | deploy/NAME [LOCAL:]REMOTE
+        127.0.0.1:LOCAL reaches the pod's port, in the background (:REMOTE picks a free port)
+  %k8s port-forward             the running forwards;  %k8s port-forward --stop [svc/NAME]: stop them
   %k8s scale deploy/NAME --replicas N   (also sts/, rs/)
   %k8s run NAME --image IMAGE [--port P] [--replicas N] [--env K=V]... [--cpu REQ[/LIM]] [--memory REQ[/LIM]] [-- COMMAND ARGS]
-        a Deployment whose pods are labelled app=NAME
+        a Deployment whose pods are labelled app=NAME; shows its progress live until every replica
+        is available, or stops with the cause (ImagePullBackOff, Unschedulable, CrashLoopBackOff
+        with the last lines it wrote) [--timeout 3m] [--no-wait]
+  %k8s set image deploy/NAME CONTAINER=IMAGE [...]   (*=IMAGE: every container)
+  %k8s rollout status deploy/NAME [--timeout 3m]     live progress of the rollout, or why it is stuck
+  %k8s rollout history | undo [--to-revision N] | restart  deploy/NAME
+  %k8s autoscale deploy/NAME --max M [--min N] [--cpu-percent P]   a HorizontalPodAutoscaler
+  %k8s top pods [NAME] [-n NS | -A] [-l SELECTOR] | top nodes   CPU and memory in use (metrics-server)
   %k8s expose deploy/NAME --port P [--target-port T] [--type ClusterIP|NodePort|LoadBalancer] [--name N]
   %k8s endpoints svc/NAME       the pod addresses behind a service
   %k8s http svc/NAME[:PORT][/PATH]   GET through the API server's proxy; HTML is shown as a page
@@ -76,7 +101,7 @@ impl Magic for K8s {
         &[MagicKind::Line, MagicKind::Cell]
     }
     fn summary(&self) -> &'static str {
-        "Kubernetes from cells: connect, get, describe, apply, delete, run, expose, endpoints, http, logs, scale, owned, cleanup"
+        "Kubernetes from cells: connect, get, describe, apply, delete, run, expose, endpoints, http, exec, port-forward, logs, scale, set image, rollout, autoscale, top, owned, cleanup"
     }
     fn help(&self) -> String {
         HELP.to_string()
@@ -85,9 +110,9 @@ impl Magic for K8s {
         Box::pin(async move {
             let body = call.body.as_deref().filter(|b| !b.trim().is_empty());
             let a = args::parse_with_body(&call.args, body.is_some()).map_err(|e| MagicError::usage(e.0))?;
-            if body.is_some() && !matches!(a.verb, Verb::Apply | Verb::Delete) {
+            if body.is_some() && !matches!(a.verb, Verb::Apply | Verb::Delete | Verb::Exec) {
                 return Err(MagicError::usage(format!(
-                    "%%k8s {} takes no cell body; only apply and delete read YAML from the cell",
+                    "%%k8s {} takes no cell body; apply and delete read YAML from the cell, exec sends it as stdin",
                     a.verb.name()
                 )));
             }
@@ -100,7 +125,13 @@ impl Magic for K8s {
                 Verb::Describe => ops::describe(s, &a).await,
                 Verb::Apply => ops::apply(s, &a, body, body_line, &ctx.sink).await,
                 Verb::Delete => ops::delete(s, &a, body, body_line, &ctx.sink).await,
-                Verb::Logs => ops::logs(s, &a, &ctx.sink).await,
+                Verb::Logs => logs::logs(s, &a, &ctx.sink).await,
+                Verb::Exec => exec::exec(s, &a, body, &ctx.sink, &ctx.input).await,
+                Verb::PortForward => exec::port_forward(s, &a, &ctx.sink).await,
+                Verb::Set => rollout::set_image(s, &a, &ctx.sink).await,
+                Verb::Rollout => rollout::rollout(s, &a, &ctx.sink).await,
+                Verb::Autoscale => rollout::autoscale(s, &a, &ctx.sink).await,
+                Verb::Top => metrics::top(s, &a).await,
                 Verb::Scale => ops::scale(s, &a, &ctx.sink).await,
                 Verb::Run => ops::run(s, &a, &ctx.sink).await,
                 Verb::Expose => ops::expose(s, &a, &ctx.sink).await,
@@ -127,8 +158,11 @@ impl Magic for K8s {
     }
 }
 
-fn takes_value(flag: &str) -> bool {
+fn takes_value(verb: Verb, flag: &str) -> bool {
     let spelled = flag.split_once('=').map_or(flag, |(f, _)| f);
+    if verb == Verb::Logs && spelled == "-f" {
+        return false; // --follow there
+    }
     FLAGS.iter().any(|(long, short, value, _)| *value && (*long == spelled || *short == Some(spelled))) && !flag.contains('=')
 }
 
@@ -148,7 +182,7 @@ impl K8s {
         while i < before.len() {
             let t = before[i];
             if t.starts_with('-') {
-                if takes_value(t) {
+                if takes_value(verb, t) {
                     if matches!(t, "-n" | "--namespace") {
                         namespace = before.get(i + 1).map(|s| s.to_string());
                     }
@@ -159,7 +193,7 @@ impl K8s {
             }
             i += 1;
         }
-        if let Some(prev) = before.last().filter(|p| p.starts_with('-') && takes_value(p)) {
+        if let Some(prev) = before.last().filter(|p| p.starts_with('-') && takes_value(verb, p)) {
             return match *prev {
                 "-n" | "--namespace" => self.names("namespaces", None).await,
                 "-o" | "--output" => args::Output::NAMES.iter().map(|s| s.to_string()).collect(),
@@ -201,6 +235,29 @@ impl K8s {
                     Some(kind) => self.names(kind, namespace.as_deref()).await,
                 }
             }
+            Verb::Set => match positional.as_slice() {
+                [] => vec!["image".into()],
+                ["image"] => self.workload_names(current, &["deploy/"], namespace.as_deref()).await,
+                _ => Vec::new(),
+            },
+            Verb::Rollout => match positional.as_slice() {
+                [] => ["status", "history", "undo", "restart"].iter().map(|s| s.to_string()).collect(),
+                [_] => self.workload_names(current, &["deploy/"], namespace.as_deref()).await,
+                _ => Vec::new(),
+            },
+            Verb::Autoscale if positional.is_empty() => self.workload_names(current, &["deploy/"], namespace.as_deref()).await,
+            Verb::Top => match positional.as_slice() {
+                [] => vec!["pods".into(), "nodes".into()],
+                [kind] => self.names(kind, namespace.as_deref()).await,
+                _ => Vec::new(),
+            },
+            Verb::Exec | Verb::PortForward if positional.is_empty() => {
+                let mut v = self.workload_names(current, &["deploy/", "svc/", "sts/"], namespace.as_deref()).await;
+                if !current.contains('/') {
+                    v.extend(self.names("pods", namespace.as_deref()).await);
+                }
+                v
+            }
             Verb::Logs => match positional.first() {
                 None if current.contains('/') => {
                     let (kind, _) = current.split_once('/').unwrap_or_default();
@@ -214,6 +271,14 @@ impl K8s {
                 Some(_) => Vec::new(),
             },
             _ => Vec::new(),
+        }
+    }
+
+    /// `deploy/` and friends while no kind is typed; `deploy/NAME` for each live one after.
+    async fn workload_names(&self, current: &str, prefixes: &[&str], namespace: Option<&str>) -> Vec<String> {
+        match current.split_once('/') {
+            Some((kind, _)) => self.names(kind, namespace).await.into_iter().map(|n| format!("{kind}/{n}")).collect(),
+            None => prefixes.iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -259,5 +324,11 @@ mod tests {
         assert!(m.contains(&"deployments".to_string()) && m.contains(&"deploy".to_string()), "{m:?}");
         let (_, m) = complete(" use ");
         assert_eq!(m, vec!["context", "namespace"]);
+        let (_, m) = complete(" rollout ");
+        assert_eq!(m, vec!["history", "restart", "status", "undo"]);
+        let (_, m) = complete(" logs -f --ti");
+        assert_eq!(m, vec!["--timeout"], "-f takes no value in logs");
+        let (_, m) = complete(" exec -");
+        assert!(m.contains(&"-i".to_string()) && m.contains(&"--container".to_string()), "{m:?}");
     }
 }

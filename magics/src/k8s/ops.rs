@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub const FIELD_MANAGER: &str = "kubernel";
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kubernel");
 pub const SESSION_LABEL: &str = "kubernel.io/session";
+/// What `rollout history` shows for a revision (kubectl's annotation).
+pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 
 /// The id of this kernel process, put on everything it creates.
 pub fn session_id() -> &'static str {
@@ -28,6 +30,8 @@ pub struct Session {
     conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
     /// `use namespace` on top of the connection's default.
     namespace: Mutex<Option<String>>,
+    /// The `port-forward`s running in the background.
+    pub forwards: super::exec::Forwards,
 }
 
 impl Session {
@@ -52,7 +56,7 @@ impl Session {
     }
 
     /// The connection for one call: the session's, or a one-off one for --context/--kubeconfig.
-    async fn for_call(&self, a: &Args) -> Result<(Arc<Conn>, String), MagicError> {
+    pub(super) async fn for_call(&self, a: &Args) -> Result<(Arc<Conn>, String), MagicError> {
         if a.context.is_some() || a.kubeconfig.is_some() {
             let current = self.existing().await;
             let target = Target {
@@ -83,7 +87,7 @@ async fn probe(conn: Conn) -> Result<Conn, MagicError> {
     }
 }
 
-fn api_for(conn: &Conn, kind: &Kind, ns: Option<&str>) -> Api<DynamicObject> {
+pub(super) fn api_for(conn: &Conn, kind: &Kind, ns: Option<&str>) -> Api<DynamicObject> {
     let ar = kind.api_resource();
     match (kind.namespaced, ns) {
         (true, Some(ns)) => Api::namespaced_with(conn.client.clone(), ns, &ar),
@@ -91,7 +95,7 @@ fn api_for(conn: &Conn, kind: &Kind, ns: Option<&str>) -> Api<DynamicObject> {
     }
 }
 
-fn to_value(obj: DynamicObject, ar: &ApiResource) -> Value {
+pub(super) fn to_value(obj: DynamicObject, ar: &ApiResource) -> Value {
     let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
     if let Some(m) = v.as_object_mut() {
         m.entry("apiVersion").or_insert_with(|| json!(ar.api_version));
@@ -106,7 +110,7 @@ fn to_value(obj: DynamicObject, ar: &ApiResource) -> Value {
     v
 }
 
-fn result(bundle: MimeBundle) -> Result<MagicOutput, MagicError> {
+pub(super) fn result(bundle: MimeBundle) -> Result<MagicOutput, MagicError> {
     Ok(MagicOutput::Result(bundle))
 }
 
@@ -529,7 +533,7 @@ async fn plan(conn: &Conn, docs: &[Doc], a: &Args, default_ns: &str) -> Result<V
     Ok(out)
 }
 
-fn kind_ref(kind: &Kind) -> String {
+pub(super) fn kind_ref(kind: &Kind) -> String {
     if kind.group.is_empty() {
         kind.kind.to_ascii_lowercase()
     } else {
@@ -631,89 +635,7 @@ pub async fn delete(
     }
 }
 
-// ---- logs / scale -------------------------------------------------------------------------
-
-/// The pods behind a pod name, a workload (deploy/NAME, job/NAME, sts/, ds/, rs/) or -l.
-async fn pods_of(conn: &Conn, ns: &str, a: &Args) -> Result<(Vec<k8s_openapi::api::core::v1::Pod>, String), MagicError> {
-    use k8s_openapi::api::core::v1::Pod;
-    let pods: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
-    let by_selector = |sel: String, what: String| async move {
-        let list = conn.call("list pods", pods.list(&ListParams::default().labels(&sel))).await?;
-        Ok::<_, MagicError>((list.items, what))
-    };
-    match a.positional.as_slice() {
-        [] => {
-            let sel = a.selector.clone().unwrap_or_default();
-            by_selector(sel.clone(), format!("pods with {sel}")).await
-        }
-        [name] => {
-            let api: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
-            let pod = conn.call(&format!("get pod {name}"), api.get(name)).await?;
-            Ok((vec![pod], format!("pod {name}")))
-        }
-        [kind, name, ..] => {
-            let kind = conn.kind(kind).await?;
-            if kind.plural == "pods" {
-                let api: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
-                let pod = conn.call(&format!("get pod {name}"), api.get(name)).await?;
-                return Ok((vec![pod], format!("pod {name}")));
-            }
-            let obj = conn.call(&format!("get {} {name}", kind.plural), api_for(conn, &kind, Some(ns)).get(name)).await?;
-            let obj = to_value(obj, &kind.api_resource());
-            let sel = render::labels_text(&obj["spec"]["selector"]["matchLabels"]);
-            if sel.is_empty() {
-                return Err(MagicError::usage(format!(
-                    "%k8s logs: {}/{name} has no pod selector; name a pod or use -l",
-                    kind_ref(&kind)
-                )));
-            }
-            by_selector(sel, format!("{}/{name}", kind_ref(&kind))).await
-        }
-    }
-}
-
-/// Logs of one pod or of all the pods of a workload; several pods are interleaved by time, each
-/// line prefixed with its pod and container.
-pub async fn logs(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::api::LogParams;
-    let (conn, ns) = session.for_call(a).await?;
-    let (mut pods, what) = pods_of(&conn, &ns, a).await?;
-    if pods.is_empty() {
-        return Err(MagicError::new("NotFound", format!("no pods for {what} in namespace {ns}")));
-    }
-    pods.sort_by(|x, y| x.metadata.name.cmp(&y.metadata.name));
-    let api: Api<Pod> = Api::namespaced(conn.client.clone(), &ns);
-    let several = pods.len() > 1 || a.prefix;
-    let mut lines: Vec<(String, String)> = Vec::new();
-    for pod in &pods {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let container = a.container.clone().or_else(|| {
-            pod.spec.as_ref().and_then(|s| s.containers.first()).map(|c| c.name.clone())
-        });
-        let lp = LogParams {
-            container: container.clone(),
-            tail_lines: a.tail,
-            since_seconds: a.since.map(|d| d.as_secs().max(1) as i64),
-            timestamps: several,
-            ..LogParams::default()
-        };
-        let text = conn.call(&format!("read the logs of pod {name}"), api.logs(&name, &lp)).await?;
-        if !several {
-            sink.stream(StreamName::Stdout, &text);
-            return Ok(MagicOutput::None);
-        }
-        let prefix = format!("[pod/{name}/{}]", container.unwrap_or_default());
-        for line in text.lines() {
-            let (ts, rest) = line.split_once(' ').unwrap_or(("", line));
-            lines.push((ts.to_string(), format!("{prefix} {rest}\n")));
-        }
-    }
-    lines.sort_by(|x, y| x.0.cmp(&y.0));
-    let text: String = lines.into_iter().map(|(_, l)| l).collect();
-    sink.stream(StreamName::Stdout, &text);
-    Ok(MagicOutput::None)
-}
+// ---- scale -------------------------------------------------------------------------------
 
 pub async fn scale(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
     let (conn, ns) = session.for_call(a).await?;
@@ -740,7 +662,7 @@ pub async fn scale(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> R
 // ---- run / expose / endpoints / http ------------------------------------------------------
 
 /// Server-side apply of one object built here, with the labels of everything we create.
-async fn apply_one(conn: &Conn, kind: &Kind, ns: Option<&str>, mut value: Value) -> Result<(), MagicError> {
+pub(super) async fn apply_one(conn: &Conn, kind: &Kind, ns: Option<&str>, mut value: Value) -> Result<(), MagicError> {
     let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
     if let Some(ns) = ns {
         value["metadata"]["namespace"] = json!(ns);
@@ -809,7 +731,11 @@ pub async fn run(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Res
     let deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": { "name": name, "labels": { "app": name } },
+        "metadata": {
+            "name": name,
+            "labels": { "app": name },
+            "annotations": { CHANGE_CAUSE: format!("run {name} --image {}", a.image.clone().unwrap_or_default()) }
+        },
         "spec": {
             "replicas": a.replicas.unwrap_or(1),
             "selector": { "matchLabels": { "app": name } },
@@ -818,6 +744,9 @@ pub async fn run(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Res
     });
     apply_one(&conn, &kind, Some(&ns), deployment).await?;
     sink.stream(StreamName::Stdout, &format!("deployment.apps/{name} created or updated in {ns}\n"));
+    if !a.no_wait {
+        super::wait::rollout(&conn, &ns, name, a.timeout.unwrap_or(super::wait::DEFAULT_TIMEOUT), sink).await?;
+    }
     Ok(MagicOutput::None)
 }
 
