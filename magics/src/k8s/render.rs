@@ -295,6 +295,21 @@ pub fn table(plural: &str, objects: &[Value], wide: bool, with_namespace: bool, 
                 ]
             }),
         ),
+        "horizontalpodautoscalers" => (
+            vec!["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"],
+            Box::new(move |o| {
+                let target = &o["spec"]["scaleTargetRef"];
+                vec![
+                    name_of(o),
+                    format!("{}/{}", s(&target["kind"]), s(&target["name"])),
+                    hpa_targets(o),
+                    o["spec"]["minReplicas"].as_i64().unwrap_or(1).to_string(),
+                    num(&o["spec"]["maxReplicas"]).to_string(),
+                    num(&o["status"]["currentReplicas"]).to_string(),
+                    age(o, now),
+                ]
+            }),
+        ),
         _ => (vec!["NAME", "AGE"], Box::new(move |o| vec![name_of(o), age(o, now)])),
     };
     if with_namespace {
@@ -319,6 +334,41 @@ fn pod_ready(o: &Value) -> String {
 
 /// The STATUS column of kubectl for a pod: the most telling reason among phase, init and app
 /// containers, and deletion.
+/// kubectl's TARGETS of an autoscaling/v2 HPA: `cpu: 12%/50%` (`<unknown>` before the first
+/// measurement).
+fn hpa_targets(o: &Value) -> String {
+    let current = o["status"]["currentMetrics"].as_array().cloned().unwrap_or_default();
+    let parts: Vec<String> = o["spec"]["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["type"] == "Resource")
+        .map(|m| {
+            let name = s(&m["resource"]["name"]);
+            let want = &m["resource"]["target"];
+            let now = current
+                .iter()
+                .find(|c| c["type"] == "Resource" && c["resource"]["name"] == m["resource"]["name"])
+                .map(|c| &c["resource"]["current"]);
+            match want["averageUtilization"].as_i64() {
+                Some(pct) => {
+                    let got = now.and_then(|c| c["averageUtilization"].as_i64()).map_or("<unknown>".to_string(), |v| format!("{v}%"));
+                    format!("{name}: {got}/{pct}%")
+                }
+                None => {
+                    let got = now.and_then(|c| c["averageValue"].as_str()).unwrap_or("<unknown>");
+                    format!("{name}: {got}/{}", s(&want["averageValue"]))
+                }
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        "<none>".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 pub fn pod_status(o: &Value) -> String {
     let st = &o["status"];
     let mut reason = s(&st["reason"]);

@@ -23,6 +23,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
 const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(3);
 /// How often the pods are looked at between deployment events.
 const POD_CHECK: Duration = Duration::from_millis(700);
+/// How long new pods are watched after they become available, to catch a container that
+/// starts and exits at once.
+const SETTLE: Duration = Duration::from_millis(1500);
 
 /// The replica counts of a Deployment's status, and whether the rollout is done.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -79,52 +82,90 @@ impl Progress {
     }
 }
 
-/// Why a pod will not become ready by itself: (short cause, message), if it is stuck.
-pub fn stuck_reason(pod: &Value) -> Option<(String, String)> {
+/// Why a pod will not become ready by itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stuck {
+    /// kubelet's or the scheduler's word for it: ImagePullBackOff, Unschedulable, ...
+    pub cause: String,
+    pub message: String,
+    /// How long it must last before the wait gives up (some causes clear by themselves).
+    pub grace: Duration,
+    /// The container whose output explains it, and whether that is its previous run.
+    pub logs_of: Option<(String, bool)>,
+}
+
+pub fn stuck_reason(pod: &Value) -> Option<Stuck> {
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let stuck = |cause: &str, message: String, grace: Duration| Stuck { cause: cause.to_string(), message, grace, logs_of: None };
     for cs in pod["status"]["containerStatuses"].as_array().into_iter().flatten() {
+        let container = cs["name"].as_str().unwrap_or_default();
         let waiting = &cs["state"]["waiting"];
         let reason = waiting["reason"].as_str().unwrap_or_default();
         let message = waiting["message"].as_str().unwrap_or_default();
         let image = cs["image"].as_str().unwrap_or_default();
         match reason {
             "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" | "ErrImageNeverPull" => {
-                let detail = short_pull_message(message);
-                return Some((reason.to_string(), format!("pod {name}: the image \"{image}\" cannot be pulled{detail}")));
+                let (detail, definite) = short_pull_message(message);
+                // A pull that failed for a reason that may pass (a timeout) gets a few seconds.
+                let grace = if definite || reason != "ErrImagePull" { Duration::ZERO } else { Duration::from_secs(5) };
+                return Some(stuck(reason, format!("pod {name}: the image \"{image}\" cannot be pulled{detail}"), grace));
             }
             "CrashLoopBackOff" => {
                 let last = &cs["lastState"]["terminated"];
                 let code = last["exitCode"].as_i64().map(|c| format!(" (exit code {c})")).unwrap_or_default();
-                return Some((reason.to_string(), format!("pod {name}: container {} keeps crashing{code}", cs["name"].as_str().unwrap_or_default())));
+                let mut s = stuck(reason, format!("pod {name}: container {container} keeps crashing{code}"), Duration::ZERO);
+                s.logs_of = Some((container.to_string(), true));
+                return Some(s);
             }
             "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => {
-                return Some((reason.to_string(), format!("pod {name}: {message}")));
+                return Some(stuck(reason, format!("pod {name}: {message}"), Duration::ZERO));
             }
             _ => {}
+        }
+        // Exited with an error and about to be restarted: the start of a crash loop.
+        let terminated = &cs["state"]["terminated"];
+        let last = &cs["lastState"]["terminated"];
+        let (exited, previous) = if terminated.is_object() { (terminated, false) } else { (last, true) };
+        if let Some(code) = exited["exitCode"].as_i64().filter(|c| *c != 0) {
+            let mut s = stuck(
+                "CrashLoopBackOff",
+                format!("pod {name}: container {container} exited with code {code} and is being restarted"),
+                Duration::ZERO,
+            );
+            s.logs_of = Some((container.to_string(), previous));
+            return Some(s);
         }
     }
     for c in pod["status"]["conditions"].as_array().into_iter().flatten() {
         if c["type"] == "PodScheduled" && c["status"] == "False" && c["reason"] == "Unschedulable" {
             let message = c["message"].as_str().unwrap_or("no node fits");
-            return Some(("Unschedulable".to_string(), format!("pod {name} cannot be scheduled: {message}")));
+            return Some(stuck("Unschedulable", format!("pod {name} cannot be scheduled: {message}"), UNSCHEDULABLE_GRACE));
         }
     }
     None
 }
 
-/// containerd's pull errors are long; keep the part that says what went wrong.
-fn short_pull_message(message: &str) -> String {
+/// containerd's pull errors are long; keep the part that says what went wrong, and whether
+/// retrying cannot help.
+fn short_pull_message(message: &str) -> (String, bool) {
     if message.is_empty() {
-        return String::new();
+        return (String::new(), false);
     }
     let lower = message.to_ascii_lowercase();
-    for hint in ["not found", "unauthorized", "denied", "connection refused", "no such host", "i/o timeout"] {
+    for (hint, definite) in [
+        ("not found", true),
+        ("unauthorized", true),
+        ("denied", true),
+        ("connection refused", false),
+        ("no such host", false),
+        ("i/o timeout", false),
+    ] {
         if lower.contains(hint) {
-            return format!(" ({hint})");
+            return (format!(" ({hint})"), definite);
         }
     }
     let tail = message.rsplit(": ").next().unwrap_or(message);
-    format!(" ({})", tail.chars().take(160).collect::<String>())
+    (format!(" ({})", tail.chars().take(160).collect::<String>()), false)
 }
 
 /// The live display of one wait: shown once, then updated in place, at most every 250 ms.
@@ -166,14 +207,56 @@ impl LiveLine {
     }
 }
 
-fn view(title: &str, progress: &Progress, pods: &[Value], note: &str) -> MimeBundle {
-    let line = format!("{title}: {}{note}", progress.line());
+/// Whether every container of the pod has been running for longer than the settle time (so
+/// there is nothing more to learn by watching it).
+fn up_for_a_while(pod: &Value) -> bool {
+    let statuses = pod["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+    !statuses.is_empty()
+        && statuses.iter().all(|c| {
+            c["state"]["running"]["startedAt"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| (Utc::now() - t.with_timezone(&Utc)).num_milliseconds() > 2 * SETTLE.as_millis() as i64)
+        })
+}
+
+/// The first stuck pod whose cause has lasted past its grace, as the error to end the wait with.
+async fn failure(
+    conn: &Conn,
+    ns: &str,
+    pods: &[Value],
+    stuck_since: &mut std::collections::HashMap<(String, String), Instant>,
+) -> Option<MagicError> {
+    let mut seen = Vec::new();
+    let mut found = None;
+    for pod in pods {
+        let Some(stuck) = stuck_reason(pod) else { continue };
+        let key = (render::name_of(pod), stuck.cause.clone());
+        let first = *stuck_since.entry(key.clone()).or_insert_with(Instant::now);
+        seen.push(key);
+        if found.is_none() && first.elapsed() >= stuck.grace {
+            let mut message = stuck.message.clone();
+            if let Some((container, previous)) = &stuck.logs_of {
+                message.push_str(&last_lines(conn, ns, pod, container, *previous).await);
+            }
+            found = Some(MagicError::new(&stuck.cause, message));
+        }
+    }
+    stuck_since.retain(|k, _| seen.contains(k));
+    found
+}
+
+fn view_line(line: &str, pods: &[Value]) -> MimeBundle {
+    let html_line = format!("<div><b>{}</b></div>", crate::builtin::escape_html(line));
     if pods.is_empty() {
-        return MimeBundle::plain(line.clone()).with("text/html", format!("<div><b>{}</b></div>", crate::builtin::escape_html(&line)));
+        return MimeBundle::plain(line.to_string()).with("text/html", html_line);
     }
     let t = render::table("pods", pods, false, false, Utc::now());
-    MimeBundle::plain(format!("{line}\n{}", t.to_text()))
-        .with("text/html", format!("<div><b>{}</b></div>{}", crate::builtin::escape_html(&line), t.to_html()))
+    MimeBundle::plain(format!("{line}\n{}", t.to_text())).with("text/html", format!("{html_line}{}", t.to_html()))
+}
+
+fn view(title: &str, progress: &Progress, pods: &[Value], note: &str) -> MimeBundle {
+    view_line(&format!("{title}: {}{note}", progress.line()), pods)
 }
 
 /// The pods of the deployment's newest ReplicaSet (the ones the rollout waits for), not being
@@ -218,15 +301,10 @@ async fn new_pods(conn: &Conn, ns: &str, deploy: &Value) -> Vec<Value> {
 }
 
 /// The last lines a crashed container wrote, for the error message.
-async fn last_lines(conn: &Conn, ns: &str, pod: &Value) -> String {
+async fn last_lines(conn: &Conn, ns: &str, pod: &Value, container: &str, previous: bool) -> String {
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
-    let container = pod["status"]["containerStatuses"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["state"]["waiting"]["reason"] == "CrashLoopBackOff"))
-        .and_then(|c| c["name"].as_str())
-        .map(str::to_string);
     let api: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
-    let lp = LogParams { container, previous: true, tail_lines: Some(10), ..LogParams::default() };
+    let lp = LogParams { container: Some(container.to_string()), previous, tail_lines: Some(10), ..LogParams::default() };
     match conn.call_within("read logs", Duration::from_secs(5), api.logs(name, &lp)).await {
         Ok(text) if !text.trim().is_empty() => {
             let lines: Vec<String> = text.lines().map(|l| format!("  | {l}")).collect();
@@ -263,18 +341,27 @@ pub async fn rollout(
     loop {
         if progress.done() {
             let took = started.elapsed();
+            // Available is not the same as staying up: a container that exits at once is
+            // available for a moment. Watch the new pods briefly before calling it a success.
+            let line = format!("{title}: {}/{} available in {:.1} s; checking that they stay up", progress.available, progress.desired, took.as_secs_f64());
+            pods = new_pods(conn, ns, &deploy).await;
+            live.finish(view_line(&line, &pods));
+            let settle_until = if pods.iter().all(up_for_a_while) { Instant::now() } else { Instant::now() + SETTLE };
+            while Instant::now() < settle_until {
+                tokio::time::sleep(SETTLE / 3).await;
+                pods = new_pods(conn, ns, &deploy).await;
+                if let Some(err) = failure(conn, ns, &pods, &mut stuck_since).await {
+                    live.finish(view(&title, &progress, &pods, &format!(" (stopped: {})", err.ename)));
+                    return Err(err);
+                }
+            }
             let line = format!(
                 "{title} successfully rolled out: {}/{} available in {:.1} s",
                 progress.available,
                 progress.desired,
                 took.as_secs_f64()
             );
-            pods = new_pods(conn, ns, &deploy).await;
-            let t = render::table("pods", &pods, false, false, Utc::now());
-            let (text, table) = if pods.is_empty() { (line.clone(), String::new()) } else { (format!("{line}\n{}", t.to_text()), t.to_html()) };
-            let b = MimeBundle::plain(text)
-                .with("text/html", format!("<div><b>{}</b></div>{table}", crate::builtin::escape_html(&line)));
-            live.finish(b);
+            live.finish(view_line(&line, &pods));
             return Ok(took);
         }
         if let Some(why) = &progress.failed {
@@ -337,28 +424,10 @@ pub async fn rollout(
                     // Time to look at the new pods: are any of them stuck?
                     next_pod_check = Instant::now() + POD_CHECK;
                     pods = new_pods(conn, ns, &deploy).await;
-                    let mut seen = Vec::new();
-                    for pod in &pods {
-                        if let Some((cause, message)) = stuck_reason(pod) {
-                            let key = (render::name_of(pod), cause.clone());
-                            let first = *stuck_since.entry(key.clone()).or_insert_with(Instant::now);
-                            seen.push(key);
-                            let grace = if cause == "Unschedulable" { UNSCHEDULABLE_GRACE } else { Duration::ZERO };
-                            // ErrImagePull turns into ImagePullBackOff within seconds; wait for that.
-                            if cause == "ErrImagePull" && first.elapsed() < Duration::from_secs(5) {
-                                continue;
-                            }
-                            if first.elapsed() >= grace {
-                                let mut message = message;
-                                if cause == "CrashLoopBackOff" {
-                                    message.push_str(&last_lines(conn, ns, pod).await);
-                                }
-                                live.finish(view(&title, &progress, &pods, &format!(" (stopped: {cause})")));
-                                return Err(MagicError::new(&cause, message));
-                            }
-                        }
+                    if let Some(err) = failure(conn, ns, &pods, &mut stuck_since).await {
+                        live.finish(view(&title, &progress, &pods, &format!(" (stopped: {})", err.ename)));
+                        return Err(err);
                     }
-                    stuck_since.retain(|k, _| seen.contains(k));
                     live.update(view(&title, &progress, &pods, &elapsed(started)));
                 }
             }
@@ -398,18 +467,27 @@ mod tests {
         let pull = json!({"metadata": {"name": "web-1"}, "status": {"containerStatuses": [{
             "name": "web", "image": "nginx:nope",
             "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"nginx:nope\": ErrImagePull: failed to resolve reference: not found"}}}]}});
-        let (cause, msg) = stuck_reason(&pull).unwrap();
-        assert_eq!(cause, "ImagePullBackOff");
-        assert!(msg.contains("\"nginx:nope\" cannot be pulled (not found)"), "{msg}");
+        let s = stuck_reason(&pull).unwrap();
+        assert_eq!((s.cause.as_str(), s.grace), ("ImagePullBackOff", Duration::ZERO));
+        assert!(s.message.contains("\"nginx:nope\" cannot be pulled (not found)"), "{}", s.message);
         let unsched = json!({"metadata": {"name": "big-1"}, "status": {"conditions": [{
             "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
             "message": "0/1 nodes are available: 1 Insufficient cpu."}]}});
-        let (cause, msg) = stuck_reason(&unsched).unwrap();
-        assert_eq!(cause, "Unschedulable");
-        assert!(msg.contains("Insufficient cpu"), "{msg}");
+        let s = stuck_reason(&unsched).unwrap();
+        assert_eq!((s.cause.as_str(), s.grace), ("Unschedulable", UNSCHEDULABLE_GRACE));
+        assert!(s.message.contains("Insufficient cpu"), "{}", s.message);
         let crash = json!({"metadata": {"name": "c-1"}, "status": {"containerStatuses": [{
             "name": "c", "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": {"exitCode": 1}}}]}});
-        assert_eq!(stuck_reason(&crash).unwrap().1, "pod c-1: container c keeps crashing (exit code 1)");
+        let s = stuck_reason(&crash).unwrap();
+        assert_eq!(s.message, "pod c-1: container c keeps crashing (exit code 1)");
+        assert_eq!(s.logs_of, Some(("c".to_string(), true)));
+        let exited = json!({"metadata": {"name": "c-2"}, "status": {"containerStatuses": [{
+            "name": "c", "restartCount": 0, "state": {"terminated": {"exitCode": 2, "reason": "Error"}}}]}});
+        let s = stuck_reason(&exited).unwrap();
+        assert_eq!((s.cause.as_str(), s.logs_of), ("CrashLoopBackOff", Some(("c".to_string(), false))));
+        let slow_pull = json!({"metadata": {"name": "p"}, "status": {"containerStatuses": [{
+            "name": "c", "image": "x", "state": {"waiting": {"reason": "ErrImagePull", "message": "dial tcp: i/o timeout"}}}]}});
+        assert_eq!(stuck_reason(&slow_pull).unwrap().grace, Duration::from_secs(5));
         let fine = json!({"metadata": {"name": "ok"}, "status": {"containerStatuses": [{"state": {"running": {}}}]}});
         assert!(stuck_reason(&fine).is_none());
     }
