@@ -10,6 +10,8 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=KUBERNEL_RUSTC_VERSION={version}");
     println!("cargo:rerun-if-env-changed=RUSTC");
-    // User code loaded into evcxr's child must find this binary's `write` (child_output.rs).
+    // User code loaded into evcxr's child must find this binary's `write` and `read`
+    // (child_output.rs).
     println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol=write");
+    println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol=read");
 }

@@ -6,6 +6,11 @@
 //! This binary defines `write` and exports it (see build.rs): the user code's standard library,
 //! loaded later as a shared object, resolves `write` to it. Everything else passes straight to
 //! the system call.
+//!
+//! The child's stdin is the pipe evcxr sends its commands on, so user code that reads stdin
+//! would wait forever. `read` is exported the same way: a read of stdin while a command runs is
+//! the user's, and it first asks evcxr's parent for a line (`EVCXR_INPUT_REQUEST:`, the request
+//! evcxr already understands), which arrives on that same pipe.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,6 +18,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const STDERR_MARK: &str = "\u{1}KUBERNEL_STDERR:";
 
 static IN_CHILD: AtomicBool = AtomicBool::new(false);
+/// Set when evcxr's runtime has read a command, cleared when it reports the command complete.
+static RUNNING_COMMAND: AtomicBool = AtomicBool::new(false);
+/// Set while an answer line has been asked for and not wholly read.
+static LINE_OPEN: AtomicBool = AtomicBool::new(false);
+const INPUT_REQUEST: &[u8] = b"EVCXR_INPUT_REQUEST:\n";
+const EXECUTION_COMPLETE: &[u8] = b"EVCXR_EXECUTION_COMPLETE";
 
 /// Turns the rerouting on when this process is evcxr's runtime child.
 pub fn enable_in_evcxr_child() {
@@ -50,9 +61,40 @@ pub unsafe extern "C" fn write(fd: libc::c_int, buf: *const libc::c_void, count:
         if fd == 1 {
             // A partial stderr line written before this stdout goes first, to keep the order.
             flush_pending();
+            let data = std::slice::from_raw_parts(buf as *const u8, count);
+            if data.starts_with(EXECUTION_COMPLETE) {
+                RUNNING_COMMAND.store(false, Ordering::SeqCst);
+            } else if data.windows(INPUT_REQUEST.len() - 1).any(|w| w == &INPUT_REQUEST[..INPUT_REQUEST.len() - 1]) {
+                // User code asked itself (evcxr_input's way): its next read needs no request.
+                LINE_OPEN.store(true, Ordering::SeqCst);
+            }
         }
     }
     libc::syscall(libc::SYS_write, fd, buf, count) as libc::ssize_t
+}
+
+/// # Safety
+/// The contract of read(2): `buf` points to `count` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: libc::c_int, buf: *mut libc::c_void, count: libc::size_t) -> libc::ssize_t {
+    if fd == 0 && IN_CHILD.load(Ordering::Relaxed) {
+        let user = RUNNING_COMMAND.load(Ordering::SeqCst);
+        // One request per line: an answer may arrive in pieces (evcxr writes the newline apart).
+        if user && !LINE_OPEN.load(Ordering::SeqCst) {
+            flush_pending();
+            libc::syscall(libc::SYS_write, 1, INPUT_REQUEST.as_ptr(), INPUT_REQUEST.len());
+        }
+        let n = libc::syscall(libc::SYS_read, fd, buf, count) as libc::ssize_t;
+        let whole_line = n > 0 && *(buf as *const u8).add(n as usize - 1) == b'\n';
+        if user {
+            LINE_OPEN.store(n > 0 && !whole_line, Ordering::SeqCst);
+        } else if whole_line {
+            // The runtime has a whole command line: what runs now is the user's.
+            RUNNING_COMMAND.store(true, Ordering::SeqCst);
+        }
+        return n;
+    }
+    libc::syscall(libc::SYS_read, fd, buf, count) as libc::ssize_t
 }
 
 unsafe fn stderr_piece(data: &[u8]) -> libc::ssize_t {

@@ -35,16 +35,16 @@ STDIN = ('println!("EVCXR_INPUT_REQUEST:Your name? ");\n'
          'let mut s = String::new();\nstd::io::stdin().read_line(&mut s).unwrap();\n'
          'println!("got {}", s.trim());')
 LSMAGIC = "%lsmagic"
-# Plain stdin, without evcxr's request line: no input box comes (a known limitation, see
-# test_plain_stdin_read_line); the cell waits until it is interrupted.
+# Plain stdin, without evcxr's request line: the kernel asks the frontend for the line.
 PLAIN_STDIN = ('let mut s = String::new();\nstd::io::stdin().read_line(&mut s).unwrap();\n'
                'println!("got {}", s.trim());')
+SLEEP = "std::thread::sleep(std::time::Duration::from_secs(120));"
 AFTER = "6 * 7"
 
-CELLS = ["", STREAMS, COMPILE_ERROR, LIVE, STDIN, LSMAGIC, PLAIN_STDIN, AFTER]
+CELLS = ["", STREAMS, COMPILE_ERROR, LIVE, STDIN, LSMAGIC, PLAIN_STDIN, SLEEP, AFTER]
 (TYPED_CELL, STREAMS_CELL, ERROR_CELL, LIVE_CELL, STDIN_CELL, LSMAGIC_CELL, PLAIN_STDIN_CELL,
- AFTER_CELL) = range(len(CELLS))
-# How long test_plain_stdin_read_line waits for an input box before it interrupts the cell.
+ SLEEP_CELL, AFTER_CELL) = range(len(CELLS))
+# How long test_plain_stdin_read_line waits for the input box.
 PLAIN_STDIN_WAIT_MS = 20_000
 
 STDOUT = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stdout"]'
@@ -222,33 +222,28 @@ def test_lsmagic(notebook: Page) -> None:
 
 
 def test_plain_stdin_read_line(notebook: Page) -> None:
-    """std::io::stdin().read_line in a cell, without evcxr's request line. Today no input box
-    comes and the cell waits for ever (the evcxr child reads the pipe its commands come on), so
-    this test interrupts it from the toolbar and reports an expected failure. Once the kernel
-    asks the frontend for such reads, the box appears and the test passes."""
+    """std::io::stdin().read_line in a cell, without evcxr's request line, gets the input box."""
     page = notebook
     c = run_cell(page, PLAIN_STDIN_CELL)
     box = c.locator("input.jp-Stdin-input")
-    try:
-        expect(box).to_be_visible(timeout=PLAIN_STDIN_WAIT_MS)
-    except AssertionError:
-        box_came = False
-    else:
-        box_came = True
-    if box_came:
-        box.click()
-        page.keyboard.type("plain stdin")
-        page.keyboard.press("Enter")
-        wait_done(c)
-        expect(c.locator(STDOUT)).to_contain_text("got plain stdin")
-        return
+    expect(box).to_be_visible(timeout=PLAIN_STDIN_WAIT_MS)
+    box.click()
+    page.keyboard.type("plain stdin")
+    page.keyboard.press("Enter")
+    wait_done(c)
+    expect(c.locator("input.jp-Stdin-input")).to_have_count(0)
+    expect(c.locator(".jp-OutputArea")).to_have_text(re.compile(r"^\s*plain stdin\s+got plain stdin\s*$"))
+
+
+def test_interrupt_from_the_toolbar(notebook: Page) -> None:
+    """A cell that sleeps is stopped by the toolbar's Interrupt button, and says so."""
+    page = notebook
+    c = run_cell(page, SLEEP_CELL)
     expect(c.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\*\]"))
-    # Interrupt as a person would, with the toolbar's button; the kernel must keep serving.
+    page.wait_for_timeout(1000)
     page.locator(".jp-NotebookPanel-toolbar").get_by_role("button", name="Interrupt the kernel").click()
     wait_done(c)
     expect(c.locator(STDERR)).to_contain_text("nterrupt")
-    pytest.xfail("kubernel: std::io::stdin().read_line in a Rust cell gets no input box and hangs "
-                 "until interrupted (only evcxr's EVCXR_INPUT_REQUEST / evcxr_input is supported)")
 
 
 def test_rust_cell_after_interrupt(notebook: Page) -> None:

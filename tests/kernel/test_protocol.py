@@ -483,8 +483,8 @@ STDIN_CELL = (
 )
 
 
-def stdin_round_trip(k: Kernel, answer: str) -> tuple[dict, list[dict], dict]:
-    msg_id = k.kc.execute(STDIN_CELL, allow_stdin=True)
+def stdin_round_trip(k: Kernel, answer: str, cell: str = STDIN_CELL) -> tuple[dict, list[dict], dict]:
+    msg_id = k.kc.execute(cell, allow_stdin=True)
     deadline = time.monotonic() + RUST
     req = None
     while req is None:
@@ -706,6 +706,18 @@ def test_stdin_round_trip(kernel: Kernel) -> None:
     out = stream_text(msgs)
     assert "got Ada" in out, describe(reply, msgs)
     assert "EVCXR_INPUT_REQUEST" not in out, "the stdin protocol line leaked into the output"
+
+
+def test_plain_stdin_read_line(kernel: Kernel) -> None:
+    """Rust's own std::io::stdin() asks the frontend too, once per line, and the kernel goes on."""
+    cell = 'let mut plain = String::new(); std::io::stdin().read_line(&mut plain).unwrap(); println!("read {:?}", plain);'
+    reply, msgs, req = stdin_round_trip(kernel, "grace hopper", cell)
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    assert 'read "grace hopper\\n"' in stream_text(msgs), describe(reply, msgs)
+    # Nothing of the answer is left on the pipe to be taken for a command.
+    reply, msgs = kernel.execute("plain.len()")
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    assert result_text(msgs) == "13"
 
 
 # ------------------------------------------------------------------ history
