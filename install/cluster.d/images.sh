@@ -40,9 +40,12 @@ pack() {
   rm -rf "$IMAGES/$1.oci"; mv "$IMAGES/$1.oci.tmp" "$IMAGES/$1.oci"
 }
 
+# The nginx image's cache name carries a version: bump it when its recipe changes.
+NGINX_OCI=nginx-v2
+
 images_cached() {
   local name
-  for name in debian nginx redis busybox pause; do
+  for name in debian "$NGINX_OCI" redis busybox pause; do
     [[ -f $IMAGES/$name.oci/index.json ]] || return 1
   done
 }
@@ -88,13 +91,19 @@ build_images() {
     say "    debian:bookworm-slim"
   fi
 
-  if [[ ! -f $IMAGES/nginx.oci/index.json ]]; then
+  if [[ ! -f $IMAGES/$NGINX_OCI.oci/index.json ]]; then
     local ng=$work/nginx
     debian_rootfs "$ng" nginx
-    # like the official image: access log (combined format) to stdout, errors to stderr
+    # like the official image: access log (combined format) to stdout, errors to stderr, and
+    # the site served from /usr/share/nginx/html (Debian's default site uses /var/www/html)
     ln -sf /dev/stdout "$ng/var/log/nginx/access.log"
     ln -sf /dev/stderr "$ng/var/log/nginx/error.log"
-    pack nginx "$ng" '{"Cmd": ["nginx", "-g", "daemon off;"], "ExposedPorts": {"80/tcp": {}}, "StopSignal": "SIGQUIT"}'
+    sed -i 's#^\(\s*root\s\+\)/var/www/html;#\1/usr/share/nginx/html;#' "$ng/etc/nginx/sites-available/default"
+    grep -q 'root /usr/share/nginx/html;' "$ng/etc/nginx/sites-available/default" \
+      || fail "image build (nginx)" "$LOGS/images.log" "could not point the default site at /usr/share/nginx/html"
+    [[ -f $ng/usr/share/nginx/html/index.html ]] \
+      || fail "image build (nginx)" "$LOGS/images.log" "Debian's nginx has no /usr/share/nginx/html/index.html"
+    pack "$NGINX_OCI" "$ng" '{"Cmd": ["nginx", "-g", "daemon off;"], "ExposedPorts": {"80/tcp": {}}, "StopSignal": "SIGQUIT"}'
     rm -rf "$ng"
     say "    nginx"
   fi
@@ -157,6 +166,6 @@ push_all_images() {
   push_one "$(bin_dir)/metrics-server.oci" "${METRICS_SERVER_IMAGE#registry.k8s.io/}"
   push_one "$IMAGES/busybox.oci" library/busybox:latest library/busybox:stable
   push_one "$IMAGES/debian.oci" library/debian:bookworm-slim library/debian:bookworm library/debian:12-slim library/debian:12
-  push_one "$IMAGES/nginx.oci" library/nginx:latest library/nginx:stable
+  push_one "$IMAGES/$NGINX_OCI.oci" library/nginx:latest library/nginx:stable
   push_one "$IMAGES/redis.oci" library/redis:latest
 }

@@ -6,6 +6,7 @@ the end. After every error the kernel must still serve: the next cell runs.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import textwrap
 import time
@@ -494,9 +495,17 @@ def test_owned_and_cleanup(k8s_kernel, namespace):
     assert ("configmap", namespace, "demo-config") in rows, text
     assert ("deployment.apps", namespace, "web") in rows, text
     assert "not-ours" not in text
-    text, _ = ok(k, "%k8s cleanup")
+    text, msgs = ok(k, "%k8s cleanup")
     lines = text.splitlines()
+    # The wait's live line ends in place saying all is gone (or it was gone at once: one line).
+    updates = of_type(msgs, "update_display_data")
+    final = updates[-1]["content"]["data"]["text/plain"] if updates else lines[-1]
     assert f'configmap "demo-config" deleted in {namespace}' in lines, text
     assert f'deployment.apps "web" deleted in {namespace}' in lines, text
-    assert lines[-1] == f'namespace "{namespace}" deleted', text
+    # Namespaces last, then a wait (shown) until all of it is gone.
+    deleted = [l for l in lines if l.endswith(" deleted") or " deleted in " in l]
+    assert deleted[-1] == f'namespace "{namespace}" deleted', text
+    assert re.fullmatch(r"all \d+ gone in [\d.]+ s", final), final
+    text, _ = ok(k, "%k8s owned")
+    assert text.startswith("Nothing created by this session"), text
     assert kubectl("get", "deployment", "web", "-n", namespace, check=False).returncode != 0

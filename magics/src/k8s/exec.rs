@@ -145,9 +145,10 @@ pub async fn exec(
             // Lines from the input box until an empty answer, which ends the command's stdin.
             asking = true;
             let input = input.clone();
+            let prompt = format!("stdin of {} (an empty line ends it): ", a.command.first().cloned().unwrap_or_default());
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
             std::thread::spawn(move || loop {
-                match input.read_line("", false) {
+                match input.read_line(&prompt, false) {
                     Ok(line) if line.is_empty() => {
                         let _ = tx.send(None);
                         break;
@@ -206,9 +207,19 @@ pub async fn exec(
     match status.map(|s| exit_code(&s)) {
         Some(Ok(0)) => Ok(MagicOutput::None),
         Some(Ok(code)) => Err(MagicError::new("ExitCode", format!("command terminated with exit code {code}"))),
-        Some(Err(message)) => Err(MagicError::new("ExecFailed", format!("pod {pod_name}, container {container}: {message}"))),
+        Some(Err(message)) => Err(MagicError::new("ExecFailed", format!("pod {pod_name}, container {container}: {}", short_exec_error(&message)))),
         None => Err(MagicError::new("ExecFailed", format!("the connection to pod {pod_name} ended before the command reported its exit"))),
     }
+}
+
+/// The runtime's exec errors nest several layers of context around the one part that says what
+/// went wrong (`exec: "x": executable file not found in $PATH`); keep that part.
+pub fn short_exec_error(message: &str) -> String {
+    let core = match message.rfind("exec: \"") {
+        Some(i) => &message[i..],
+        None => message.rsplit("failed: ").next().unwrap_or(message),
+    };
+    core.trim_end_matches(": unknown").trim().to_string()
 }
 
 // ---- port-forward -------------------------------------------------------------------------
@@ -376,6 +387,13 @@ pub async fn port_forward(session: &Session, a: &Args, sink: &Arc<dyn OutputSink
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_errors_keep_the_cause() {
+        let long = "Internal error occurred: error executing command in container: failed to exec in container: failed to start exec \"0123abcd\": OCI runtime exec failed: exec failed: unable to start container process: exec: \"nosuch\": executable file not found in $PATH: unknown";
+        assert_eq!(short_exec_error(long), "exec: \"nosuch\": executable file not found in $PATH");
+        assert_eq!(short_exec_error("container not found"), "container not found");
+    }
 
     #[test]
     fn utf8_split_across_reads_is_kept_whole() {

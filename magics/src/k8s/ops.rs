@@ -915,10 +915,14 @@ async fn owned_objects(conn: &Conn, all: bool) -> Result<Vec<(Kind, Value)>, Mag
 
 pub async fn owned(session: &Session, a: &Args) -> Result<MagicOutput, MagicError> {
     let (conn, _) = session.for_call(a).await?;
-    let objects = owned_objects(&conn, a.all).await?;
+    let (objects, going): (Vec<_>, Vec<_>) = owned_objects(&conn, a.all).await?.into_iter().partition(|(_, o)| !being_deleted(o));
     let whose = if a.all { "any kubernel session".to_string() } else { format!("this session ({})", session_id()) };
+    let going_note = match going.len() {
+        0 => String::new(),
+        n => format!(" ({n} more {} being deleted)", if n == 1 { "is" } else { "are" }),
+    };
     if objects.is_empty() {
-        return result(MimeBundle::plain(format!("Nothing created by {whose}.")));
+        return result(MimeBundle::plain(format!("Nothing created by {whose}{going_note}.")));
     }
     let now = Utc::now();
     let mut t = render::Table::new(&["KIND", "NAMESPACE", "NAME", "AGE"]);
@@ -930,7 +934,7 @@ pub async fn owned(session: &Session, a: &Args) -> Result<MagicOutput, MagicErro
             render::age(o, now),
         ]);
     }
-    let title = format!("{} objects created by {whose}:\n", objects.len());
+    let title = format!("{} objects created by {whose}{going_note}:\n", objects.len());
     result(
         MimeBundle::plain(format!("{title}{}", t.to_text()))
             .with("text/html", format!("<div>{}</div>{}", crate::builtin::escape_html(&title), t.to_html())),
@@ -947,7 +951,10 @@ pub async fn cleanup(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) ->
     // Namespaces last: deleting one takes what is in it along, and the lines above say what.
     objects.sort_by_key(|(k, _)| !k.namespaced);
     let mut first_error = None;
-    for (kind, o) in objects {
+    // Objects a controller owns go with their owner (and would be made again if deleted first).
+    let controlled = |o: &Value| o["metadata"]["ownerReferences"].as_array().is_some_and(|os| os.iter().any(|r| r["controller"] == true));
+    for (kind, o) in objects.iter().filter(|(_, o)| !being_deleted(o) && !controlled(o)) {
+        let (kind, o) = (kind.clone(), o.clone());
         let name = render::name_of(&o);
         let ns = o["metadata"]["namespace"].as_str().map(str::to_string);
         let api = api_for(&conn, &kind, ns.as_deref());
@@ -963,9 +970,57 @@ pub async fn cleanup(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) ->
             }
         }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(MagicOutput::None),
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    wait_until_gone(&conn, a.all, objects.len(), sink).await
+}
+
+fn being_deleted(o: &Value) -> bool {
+    o["metadata"]["deletionTimestamp"].is_string()
+}
+
+/// How long `cleanup` waits for what it deleted to be gone (namespaces take longest).
+const CLEANUP_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Waits, visibly, until nothing labelled is left, as `kubectl delete` waits; a timeout is a note,
+/// not an error (the deletions go on in the cluster).
+async fn wait_until_gone(conn: &Conn, all: bool, deleted: usize, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+    let started = tokio::time::Instant::now();
+    let line = |left: &[(Kind, Value)], note: &str| {
+        let names: Vec<String> = left.iter().take(6).map(|(k, o)| format!("{}/{}", kind_ref(k), render::name_of(o))).collect();
+        let more = if left.len() > 6 { format!(" and {} more", left.len() - 6) } else { String::new() };
+        let text = format!("waiting for {} of {deleted} to be gone: {}{more}{note}", left.len(), names.join(", "));
+        MimeBundle::plain(text.clone()).with("text/html", format!("<i>{}</i>", crate::builtin::escape_html(&text)))
+    };
+    let mut live: Option<super::wait::LiveLine> = None;
+    loop {
+        let left = owned_objects(conn, all).await?;
+        let secs = started.elapsed().as_secs_f64();
+        if left.is_empty() {
+            let done = format!("all {deleted} gone in {secs:.1} s");
+            match live.as_mut() {
+                Some(l) => l.finish(MimeBundle::plain(done.clone()).with("text/html", format!("<i>{done}</i>"))),
+                None => sink.stream(StreamName::Stdout, &format!("{done}\n")),
+            }
+            return Ok(MagicOutput::None);
+        }
+        if started.elapsed() >= CLEANUP_WAIT {
+            if let Some(l) = live.as_mut() {
+                l.finish(line(&left, " (still going; the cluster finishes it)"));
+            }
+            sink.stream(
+                StreamName::Stderr,
+                &format!("note: {} objects were still being deleted after {} s; %k8s owned shows them\n", left.len(), CLEANUP_WAIT.as_secs()),
+            );
+            return Ok(MagicOutput::None);
+        }
+        let view = line(&left, &format!(" ({secs:.0} s)"));
+        match live.as_mut() {
+            Some(l) => l.update(view),
+            None => live = Some(super::wait::LiveLine::new(sink, view)),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 

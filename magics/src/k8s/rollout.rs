@@ -140,7 +140,10 @@ pub async fn rollout(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) ->
         }
         "restart" => {
             let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let patch = json!({ "spec": { "template": { "metadata": { "annotations": { "kubectl.kubernetes.io/restartedAt": now } } } } });
+            let patch = json!({
+                "metadata": { "annotations": { CHANGE_CAUSE: "rollout restart" } },
+                "spec": { "template": { "metadata": { "annotations": { "kubectl.kubernetes.io/restartedAt": now } } } }
+            });
             conn.call(
                 &format!("patch deployments {name}"),
                 api_for(&conn, &kind, Some(&ns)).patch(name, &patch_params(), &Patch::Strategic(&patch)),

@@ -25,7 +25,7 @@ const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(3);
 const POD_CHECK: Duration = Duration::from_millis(700);
 /// How long new pods are watched after they become available, to catch a container that
 /// starts and exits at once.
-const SETTLE: Duration = Duration::from_millis(1500);
+const SETTLE: Duration = Duration::from_millis(1000);
 
 /// The replica counts of a Deployment's status, and whether the rollout is done.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -348,7 +348,7 @@ pub async fn rollout(
             live.finish(view_line(&line, &pods));
             let settle_until = if pods.iter().all(up_for_a_while) { Instant::now() } else { Instant::now() + SETTLE };
             while Instant::now() < settle_until {
-                tokio::time::sleep(SETTLE / 3).await;
+                tokio::time::sleep(SETTLE / 4).await;
                 pods = new_pods(conn, ns, &deploy).await;
                 if let Some(err) = failure(conn, ns, &pods, &mut stuck_since).await {
                     live.finish(view(&title, &progress, &pods, &format!(" (stopped: {})", err.ename)));
