@@ -10,9 +10,10 @@
 //! The child's stdin is the pipe evcxr sends its commands on, so user code that reads stdin
 //! would wait forever. `read` is exported the same way: a read of stdin while a command runs is
 //! the user's, and it first asks evcxr's parent for a line (`EVCXR_INPUT_REQUEST:`, the request
-//! evcxr already understands), which arrives on that same pipe.
+//! evcxr already understands), which arrives on that same pipe. An answer that cannot be had
+//! (the frontend takes no input) comes back as a marker line, read as end of file.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// Starts a line of stderr carried on stdout.
 pub const STDERR_MARK: &str = "\u{1}KUBERNEL_STDERR:";
@@ -22,8 +23,16 @@ static IN_CHILD: AtomicBool = AtomicBool::new(false);
 static RUNNING_COMMAND: AtomicBool = AtomicBool::new(false);
 /// Set while an answer line has been asked for and not wholly read.
 static LINE_OPEN: AtomicBool = AtomicBool::new(false);
+/// Whether the last byte written to stdout ended a line (a request must start a line).
+static STDOUT_AT_LINE_START: AtomicBool = AtomicBool::new(true);
+/// The thread of evcxr's command loop, known from its first read.
+static RUNTIME_THREAD: AtomicI64 = AtomicI64::new(0);
 const INPUT_REQUEST: &[u8] = b"EVCXR_INPUT_REQUEST:\n";
+/// Both of evcxr's requests (`EVCXR_INPUT_REQUEST:` and `EVCXR_INPUT_REQUEST_PASSWORD:`).
+const REQUEST_PREFIX: &[u8] = b"EVCXR_INPUT_REQUEST";
 const EXECUTION_COMPLETE: &[u8] = b"EVCXR_EXECUTION_COMPLETE";
+/// The answer that stands for "no input can be had": the user's read gets end of file.
+pub const NO_INPUT: &str = "\u{4}KUBERNEL_NO_INPUT";
 
 /// Turns the rerouting on when this process is evcxr's runtime child.
 pub fn enable_in_evcxr_child() {
@@ -64,10 +73,12 @@ pub unsafe extern "C" fn write(fd: libc::c_int, buf: *const libc::c_void, count:
             let data = std::slice::from_raw_parts(buf as *const u8, count);
             if data.starts_with(EXECUTION_COMPLETE) {
                 RUNNING_COMMAND.store(false, Ordering::SeqCst);
-            } else if data.windows(INPUT_REQUEST.len() - 1).any(|w| w == &INPUT_REQUEST[..INPUT_REQUEST.len() - 1]) {
+                LINE_OPEN.store(false, Ordering::SeqCst);
+            } else if data.windows(REQUEST_PREFIX.len()).any(|w| w == REQUEST_PREFIX) {
                 // User code asked itself (evcxr_input's way): its next read needs no request.
                 LINE_OPEN.store(true, Ordering::SeqCst);
             }
+            STDOUT_AT_LINE_START.store(data.ends_with(b"\n"), Ordering::SeqCst);
         }
     }
     libc::syscall(libc::SYS_write, fd, buf, count) as libc::ssize_t
@@ -78,16 +89,36 @@ pub unsafe extern "C" fn write(fd: libc::c_int, buf: *const libc::c_void, count:
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: libc::c_int, buf: *mut libc::c_void, count: libc::size_t) -> libc::ssize_t {
     if fd == 0 && IN_CHILD.load(Ordering::Relaxed) {
+        let thread = libc::syscall(libc::SYS_gettid);
         let user = RUNNING_COMMAND.load(Ordering::SeqCst);
-        // One request per line: an answer may arrive in pieces (evcxr writes the newline apart).
-        if user && !LINE_OPEN.load(Ordering::SeqCst) {
+        if !user {
+            let runtime = RUNTIME_THREAD.load(Ordering::SeqCst);
+            if runtime == 0 {
+                RUNTIME_THREAD.store(thread, Ordering::SeqCst);
+            } else if runtime != thread {
+                // A thread of user code reading between commands would take evcxr's next
+                // command as its input: it gets end of file instead.
+                return 0;
+            }
+        }
+        // One request per line (an answer may arrive in pieces; evcxr writes the newline apart).
+        if user && LINE_OPEN.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
             flush_pending();
+            if !STDOUT_AT_LINE_START.load(Ordering::SeqCst) {
+                // A prompt printed without a newline: the request must start a line of its own.
+                libc::syscall(libc::SYS_write, 1, b"\n".as_ptr(), 1);
+            }
             libc::syscall(libc::SYS_write, 1, INPUT_REQUEST.as_ptr(), INPUT_REQUEST.len());
+            STDOUT_AT_LINE_START.store(true, Ordering::SeqCst);
         }
         let n = libc::syscall(libc::SYS_read, fd, buf, count) as libc::ssize_t;
-        let whole_line = n > 0 && *(buf as *const u8).add(n as usize - 1) == b'\n';
+        let data = if n > 0 { std::slice::from_raw_parts(buf as *const u8, n as usize) } else { &[][..] };
+        let whole_line = data.ends_with(b"\n");
         if user {
             LINE_OPEN.store(n > 0 && !whole_line, Ordering::SeqCst);
+            if data.strip_suffix(b"\n") == Some(NO_INPUT.as_bytes()) {
+                return 0;
+            }
         } else if whole_line {
             // The runtime has a whole command line: what runs now is the user's.
             RUNNING_COMMAND.store(true, Ordering::SeqCst);

@@ -720,6 +720,27 @@ def test_plain_stdin_read_line(kernel: Kernel) -> None:
     assert result_text(msgs) == "13"
 
 
+def test_stdin_prompt_without_newline(kernel: Kernel) -> None:
+    """print!("Name: ") then a read: the input box still comes (the request starts its own line)."""
+    cell = ('use std::io::Write; print!("Name: "); std::io::stdout().flush().unwrap(); '
+            'let mut who = String::new(); std::io::stdin().read_line(&mut who).unwrap(); println!("hi {}", who.trim());')
+    reply, msgs, _ = stdin_round_trip(kernel, "Ada", cell)
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    out = stream_text(msgs)
+    assert "hi Ada" in out and "EVCXR_INPUT_REQUEST" not in out, describe(reply, msgs)
+
+
+def test_stdin_without_a_frontend_is_end_of_file(kernel: Kernel) -> None:
+    """With allow_stdin false, reading stdin ends at once (EOF) instead of hanging or spinning."""
+    cell = ('use std::io::Read; let mut all = String::new(); '
+            'let n = std::io::stdin().read_to_string(&mut all).unwrap(); println!("read {} bytes", n);')
+    reply, msgs = kernel.execute(cell, allow_stdin=False)
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    assert "read 0 bytes" in stream_text(msgs), describe(reply, msgs)
+    reply, msgs = kernel.execute("40 + 2")
+    assert result_text(msgs) == "42", describe(reply, msgs)
+
+
 # ------------------------------------------------------------------ history
 def history(k: Kernel, **kw) -> list:
     kw.setdefault("raw", True)

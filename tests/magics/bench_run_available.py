@@ -15,54 +15,30 @@ a namespace kubernel-bench-<random>, deleted at the end. Not a pytest test.
 """
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "kernel"))
-from kernel_harness import Kernel, describe  # noqa: E402
-
-REPO = HERE.parent.parent
-
-
-def cluster_env() -> dict[str, str]:
-    env = dict(os.environ)
-    out = subprocess.run([str(REPO / "install" / "cluster"), "env"], capture_output=True, text=True, timeout=30)
-    for line in out.stdout.splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, value = line[len("export "):].split("=", 1)
-            env[key] = value.strip().strip('"').replace("$PATH", env.get("PATH", ""))
-    return env
+from bench_setup import start_kernel  # noqa: E402
+from kernel_harness import describe  # noqa: E402
 
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    env = cluster_env()
+    k, env = start_kernel()
 
     def kubectl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True, timeout=timeout, check=True)
 
-    tmp = Path(tempfile.mkdtemp(prefix="kubernel-bench-"))
-    prefix = tmp / "prefix"
-    binary = Path(os.environ.get("KUBERNEL_BIN") or Path.home() / ".cache/kubernel/target/release/kubernel")
-    subprocess.run([str(binary), "install", "--prefix", str(prefix)], check=True, capture_output=True)
-    os.environ.update({
-        "JUPYTER_PATH": str(prefix / "share" / "jupyter"),
-        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-        "JUPYTER_DATA_DIR": str(tmp / "data"),
-    })
-    env.update({k: os.environ[k] for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR")})
-    env["KUBERNEL_HISTORY"] = str(tmp / "history")
     ns = f"kubernel-bench-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", ns)
-    k = Kernel.start(env=env)
 
     def gone(name: str) -> None:
         """Deletes a Deployment and waits until its pods are gone, so rounds do not overlap."""

@@ -210,7 +210,8 @@ fn execute(
             Ok(line) => line,
             Err(why) => {
                 reader_sink.stream(magics::StreamName::Stderr, &format!("input: {why}\n"));
-                String::new()
+                // The cell's read of stdin sees end of file (see child_output.rs).
+                crate::child_output::NO_INPUT.to_string()
             }
         },
     };

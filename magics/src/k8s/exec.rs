@@ -11,7 +11,7 @@ use crate::sink::{InputReader, MimeBundle, OutputSink, StreamName};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, ListParams};
 use serde_json::Value;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -131,47 +131,57 @@ pub async fn exec(
     let what = format!("exec in pod {pod_name}");
     let mut process = conn.call(&what, api.exec(&pod_name, a.command.clone(), &ap)).await?;
     let status = process.take_status();
-    let out = process.stdout().map(|r| tokio::spawn(pump(r, StreamName::Stdout, sink.clone())));
-    let err = process.stderr().map(|r| tokio::spawn(pump(r, StreamName::Stderr, sink.clone())));
-    let mut asking = false;
+    // Whatever this cell started ends with it, however it ends (done, timeout, interrupt).
+    let mut guard = ExecGuard { tasks: Vec::new(), done: Arc::new(AtomicBool::new(false)), input: None };
+    let pumps: Vec<_> = [
+        process.stdout().map(|r| tokio::spawn(pump(r, StreamName::Stdout, sink.clone()))),
+        process.stderr().map(|r| tokio::spawn(pump(r, StreamName::Stderr, sink.clone()))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    guard.tasks.extend(pumps.iter().map(|t| t.abort_handle()));
     if let Some(mut writer) = process.stdin() {
         if let Some(body) = body {
             let body = body.to_string();
-            tokio::spawn(async move {
-                let _ = writer.write_all(body.as_bytes()).await;
-                let _ = writer.shutdown().await;
-            });
+            guard.tasks.push(
+                tokio::spawn(async move {
+                    let _ = writer.write_all(body.as_bytes()).await;
+                    let _ = writer.shutdown().await;
+                })
+                .abort_handle(),
+            );
         } else {
             // Lines from the input box until an empty answer, which ends the command's stdin.
-            asking = true;
+            guard.input = Some(input.clone());
             let input = input.clone();
+            let done = guard.done.clone();
             let prompt = format!("stdin of {} (an empty line ends it): ", a.command.first().cloned().unwrap_or_default());
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
-            std::thread::spawn(move || loop {
-                match input.read_line(&prompt, false) {
-                    Ok(line) if line.is_empty() => {
-                        let _ = tx.send(None);
-                        break;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            std::thread::spawn(move || {
+                // No new input box once the command has ended.
+                while !done.load(Ordering::SeqCst) {
+                    match input.read_line(&prompt, false) {
+                        Ok(line) if !line.is_empty() => {
+                            if tx.send(line).is_err() {
+                                break;
+                            }
+                        }
+                        _ => break,
                     }
-                    Ok(line) => {
-                        if tx.send(Some(line)).is_err() {
+                }
+            });
+            guard.tasks.push(
+                tokio::spawn(async move {
+                    while let Some(line) = rx.recv().await {
+                        if writer.write_all(format!("{line}\n").as_bytes()).await.is_err() {
                             break;
                         }
                     }
-                    Err(_) => {
-                        let _ = tx.send(None);
-                        break;
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                while let Some(Some(line)) = rx.recv().await {
-                    if writer.write_all(format!("{line}\n").as_bytes()).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = writer.shutdown().await;
-            });
+                    let _ = writer.shutdown().await;
+                })
+                .abort_handle(),
+            );
         }
     }
     let waited = async {
@@ -179,9 +189,9 @@ pub async fn exec(
             Some(s) => s.await,
             None => None,
         };
-        for task in [out, err].into_iter().flatten() {
-            let _ = task.await;
-        }
+        // The output streams end with the process; if the connection broke instead, they may
+        // not, so they get a moment to deliver what is left and no more.
+        let _ = tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(pumps)).await;
         status
     };
     let status = match a.timeout {
@@ -189,9 +199,6 @@ pub async fn exec(
             Ok(s) => s,
             Err(_) => {
                 process.abort();
-                if asking {
-                    input.cancel();
-                }
                 return Err(MagicError::new(
                     "Timeout",
                     format!("the command in pod {pod_name} did not end within {}", render::human_duration(t.as_secs() as i64)),
@@ -200,15 +207,31 @@ pub async fn exec(
         },
         None => waited.await,
     };
-    if asking {
-        // The command ended without reading everything: close the input box.
-        input.cancel();
-    }
+    drop(guard);
     match status.map(|s| exit_code(&s)) {
         Some(Ok(0)) => Ok(MagicOutput::None),
         Some(Ok(code)) => Err(MagicError::new("ExitCode", format!("command terminated with exit code {code}"))),
         Some(Err(message)) => Err(MagicError::new("ExecFailed", format!("pod {pod_name}, container {container}: {}", short_exec_error(&message)))),
         None => Err(MagicError::new("ExecFailed", format!("the connection to pod {pod_name} ended before the command reported its exit"))),
+    }
+}
+
+/// Ends what an `exec` started: its tasks, and the input box if it still asks.
+struct ExecGuard {
+    tasks: Vec<tokio::task::AbortHandle>,
+    done: Arc<AtomicBool>,
+    input: Option<Arc<dyn InputReader>>,
+}
+
+impl Drop for ExecGuard {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(input) = &self.input {
+            input.cancel();
+        }
     }
 }
 
@@ -233,6 +256,17 @@ pub struct Forward {
     pub connections: Arc<AtomicU64>,
     pub last_error: Arc<Mutex<Option<String>>>,
     pub task: tokio::task::JoinHandle<()>,
+    /// The connections being forwarded, ended with the forward.
+    pub open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Forward {
+    fn stop(&self) {
+        self.task.abort();
+        for c in self.open.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
 }
 
 /// The port-forwards of a session.
@@ -242,7 +276,7 @@ pub struct Forwards(Mutex<Vec<Forward>>);
 impl Drop for Forwards {
     fn drop(&mut self) {
         for f in self.0.lock().unwrap().drain(..) {
-            f.task.abort();
+            f.stop();
         }
     }
 }
@@ -321,7 +355,7 @@ pub async fn port_forward(session: &Session, a: &Args, sink: &Arc<dyn OutputSink
         list.retain(|f| {
             let stop = wanted.as_ref().is_none_or(|w| *w == f.target);
             if stop {
-                f.task.abort();
+                f.stop();
                 sink.stream(StreamName::Stdout, &format!("stopped forwarding 127.0.0.1:{} -> {}:{}\n", f.local, f.target, f.remote));
             }
             !stop
@@ -361,22 +395,33 @@ pub async fn port_forward(session: &Session, a: &Args, sink: &Arc<dyn OutputSink
     let target = format!("{}/{name}", kind_ref(&kind));
     let connections = Arc::new(AtomicU64::new(0));
     let last_error = Arc::new(Mutex::new(None));
+    let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
     let task = {
         let (conn, ns, plural, name) = (conn.clone(), ns.clone(), kind.plural.clone(), name.clone());
-        let (connections, last_error) = (connections.clone(), last_error.clone());
+        let (connections, last_error, open) = (connections.clone(), last_error.clone(), open.clone());
         tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
+            loop {
+                let socket = match listener.accept().await {
+                    Ok((socket, _)) => socket,
+                    Err(e) => {
+                        *last_error.lock().unwrap() = Some(format!("stopped accepting connections: {e}"));
+                        break;
+                    }
+                };
                 connections.fetch_add(1, Ordering::Relaxed);
-                let (conn, ns, plural, name, last_error) = (conn.clone(), ns.clone(), plural.clone(), name.clone(), last_error.clone());
-                tokio::spawn(async move {
+                let (conn, ns, plural, name, errors) = (conn.clone(), ns.clone(), plural.clone(), name.clone(), last_error.clone());
+                let handle = tokio::spawn(async move {
                     if let Err(e) = forward_one(conn, ns, plural, name, remote, socket).await {
-                        *last_error.lock().unwrap() = Some(e);
+                        *errors.lock().unwrap() = Some(e);
                     }
                 });
+                let mut open = open.lock().unwrap();
+                open.retain(|h| !h.is_finished());
+                open.push(handle.abort_handle());
             }
         })
     };
-    forwards.0.lock().unwrap().push(Forward { target: target.clone(), namespace: ns.clone(), local, remote, connections, last_error, task });
+    forwards.0.lock().unwrap().push(Forward { target: target.clone(), namespace: ns.clone(), local, remote, connections, last_error, task, open });
     sink.stream(
         StreamName::Stdout,
         &format!("Forwarding from 127.0.0.1:{local} -> {target}:{remote} in {ns} (in the background; stop with %k8s port-forward --stop)\n"),

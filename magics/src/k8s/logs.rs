@@ -113,7 +113,14 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
     let several = pods.len() > 1 || a.prefix;
     let api: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
-    let mut tasks = Vec::new();
+    // Stop the streams when this cell ends, however it ends (an error opening a later one too).
+    struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.iter().for_each(|t| t.abort());
+        }
+    }
+    let mut tasks = AbortOnDrop(Vec::new());
     for pod in pods {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let container = a.container.clone().or_else(|| pod.spec.as_ref().and_then(|s| s.containers.first()).map(|c| c.name.clone()));
@@ -128,7 +135,7 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
         let stream = conn.call(&format!("follow the logs of pod {name}"), api.log_stream(&name, &lp)).await?;
         let prefix = if several { format!("[pod/{name}/{}] ", container.unwrap_or_default()) } else { String::new() };
         let tx = tx.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.0.push(tokio::spawn(async move {
             let mut lines = std::pin::pin!(stream.lines());
             while let Some(Ok(line)) = lines.next().await {
                 let (ts, rest) = line.split_once(' ').unwrap_or(("", &line));
@@ -139,14 +146,6 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
         }));
     }
     drop(tx);
-    // Stop the streams when this cell ends, however it ends.
-    struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.iter().for_each(|t| t.abort());
-        }
-    }
-    let _guard = AbortOnDrop(tasks);
     let deadline = a.timeout.map(|t| Instant::now() + t);
     let mut stats = a.stats.then(Stats::default);
     let title = format!("requests to {what}");
@@ -167,7 +166,8 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
         }
         let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
         let over = ended || deadline.is_some_and(|d| Instant::now() >= d);
-        batch.sort_by(|x, y| x.0.cmp(&y.0));
+        // kubelet's times have varying fractions (…:00Z, …:00.1Z): compare them as times.
+        batch.sort_by_cached_key(|(ts, _)| chrono::DateTime::parse_from_rfc3339(ts).ok());
         match (&mut stats, &mut live) {
             (Some(stats), Some(live)) => {
                 for (_, line) in batch.drain(..) {

@@ -35,13 +35,13 @@ pub fn parse_quantity(q: &str) -> Option<f64> {
     Some(n * scale)
 }
 
-/// kubectl's way: CPU in millicores, memory in MiB.
+/// kubectl's way: CPU in millicores rounded up, memory in MiB rounded down.
 pub fn cpu_text(cores: f64) -> String {
-    format!("{}m", (cores * 1000.0).round() as i64)
+    format!("{}m", (cores * 1000.0 - 1e-9).ceil().max(0.0) as i64)
 }
 
 pub fn memory_text(bytes: f64) -> String {
-    format!("{}Mi", (bytes / (1024.0 * 1024.0)).round() as i64)
+    format!("{}Mi", (bytes / (1024.0 * 1024.0)).floor() as i64)
 }
 
 fn unavailable(message: impl Into<String>) -> MagicError {
@@ -143,7 +143,7 @@ async fn nodes(conn: &Conn, items: Vec<Value>) -> Result<MagicOutput, MagicError
             node.and_then(|n| n["status"]["allocatable"][key].as_str())
                 .and_then(parse_quantity)
                 .filter(|total| *total > 0.0)
-                .map(|total| format!("{:.0}%", 100.0 * used / total))
+                .map(|total| format!("{}%", (100.0 * used / total).floor() as i64))
                 .unwrap_or_else(|| "<unknown>".into())
         };
         t.rows.push(vec![name.clone(), cpu_text(cpu), of("cpu", cpu), memory_text(mem), of("memory", mem)]);
@@ -165,6 +165,9 @@ mod tests {
         assert_eq!(parse_quantity("1G"), Some(1e9));
         assert_eq!(parse_quantity("12x"), None);
         assert_eq!(cpu_text(0.0015), "2m");
+        assert_eq!(cpu_text(0.0012), "2m", "rounded up, as kubectl does");
+        assert_eq!(cpu_text(0.25), "250m");
+        assert_eq!(memory_text(134217728.0 + 900_000.0), "128Mi", "rounded down");
         assert_eq!(memory_text(134217728.0), "128Mi");
     }
 }

@@ -124,17 +124,20 @@ pub async fn rollout(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) ->
             if let Some(labels) = template["metadata"]["labels"].as_object_mut() {
                 labels.remove("pod-template-hash");
             }
-            let cause = rs["metadata"]["annotations"][CHANGE_CAUSE].clone();
-            let patch = json!([
-                { "op": "replace", "path": "/spec/template", "value": template },
-            ]);
+            // The template and the revision's change-cause (or none) in one patch, as kubectl does.
+            let cause_path = format!("/metadata/annotations/{}", CHANGE_CAUSE.replace('~', "~0").replace('/', "~1"));
+            let mut ops = vec![json!({ "op": "replace", "path": "/spec/template", "value": template })];
+            match rs["metadata"]["annotations"][CHANGE_CAUSE].as_str() {
+                Some(cause) => ops.push(json!({ "op": "add", "path": cause_path, "value": cause })),
+                None if deploy["metadata"]["annotations"][CHANGE_CAUSE].is_string() => {
+                    ops.push(json!({ "op": "remove", "path": cause_path }))
+                }
+                None => {}
+            }
+            let patch = Value::Array(ops);
             let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| MagicError::new("Internal", e.to_string()))?;
             let api = api_for(&conn, &kind, Some(&ns));
             conn.call(&format!("patch deployments {name}"), api.patch(name, &patch_params(), &Patch::Json::<()>(patch))).await?;
-            if cause.is_string() {
-                let p = json!({ "metadata": { "annotations": { CHANGE_CAUSE: cause } } });
-                let _ = conn.call("annotate", api.patch(name, &patch_params(), &Patch::Merge(&p))).await;
-            }
             sink.stream(StreamName::Stdout, &format!("deployment.apps/{name} rolled back to revision {rev} ({})\n", images(&template)));
             Ok(MagicOutput::None)
         }

@@ -46,7 +46,9 @@ impl Progress {
         let n = |v: &Value| v.as_i64().unwrap_or(0);
         let status = &deploy["status"];
         let generation = n(&deploy["metadata"]["generation"]);
-        let failed = status["conditions"].as_array().and_then(|cs| {
+        let observed = n(&status["observedGeneration"]) >= generation;
+        // A condition of an older generation says nothing about this one.
+        let failed = status["conditions"].as_array().filter(|_| observed).and_then(|cs| {
             cs.iter()
                 .find(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded")
                 .map(|c| c["message"].as_str().unwrap_or("progress deadline exceeded").to_string())
@@ -59,7 +61,7 @@ impl Progress {
             ready: n(&status["readyReplicas"]),
             available: n(&status["availableReplicas"]),
             old: (replicas - updated).max(0),
-            observed: n(&status["observedGeneration"]) >= generation,
+            observed,
             failed,
         }
     }
@@ -122,7 +124,11 @@ pub fn stuck_reason(pod: &Value) -> Option<Stuck> {
             }
             _ => {}
         }
-        // Exited with an error and about to be restarted: the start of a crash loop.
+        // Exited with an error and about to be restarted: the start of a crash loop. (A container
+        // running again after one failed start is given its chance.)
+        if cs["state"]["running"].is_object() {
+            continue;
+        }
         let terminated = &cs["state"]["terminated"];
         let last = &cs["lastState"]["terminated"];
         let (exited, previous) = if terminated.is_object() { (terminated, false) } else { (last, true) };
@@ -225,12 +231,17 @@ async fn failure(
     conn: &Conn,
     ns: &str,
     pods: &[Value],
+    old_left: bool,
     stuck_since: &mut std::collections::HashMap<(String, String), Instant>,
 ) -> Option<MagicError> {
     let mut seen = Vec::new();
     let mut found = None;
     for pod in pods {
         let Some(stuck) = stuck_reason(pod) else { continue };
+        // Room on the node may come when the old pods have gone.
+        if stuck.cause == "Unschedulable" && old_left {
+            continue;
+        }
         let key = (render::name_of(pod), stuck.cause.clone());
         let first = *stuck_since.entry(key.clone()).or_insert_with(Instant::now);
         seen.push(key);
@@ -244,6 +255,35 @@ async fn failure(
     }
     stuck_since.retain(|k, _| seen.contains(k));
     found
+}
+
+fn restart_count(pod: &Value) -> i64 {
+    pod["status"]["containerStatuses"].as_array().into_iter().flatten().filter_map(|c| c["restartCount"].as_i64()).sum()
+}
+
+/// A pod (and its container) that restarted since the rollout looked done.
+fn restarted<'a>(pods: &'a [Value], before: &std::collections::HashMap<String, i64>) -> Option<(&'a Value, String)> {
+    pods.iter().find(|p| restart_count(p) > before.get(&render::name_of(p)).copied().unwrap_or(0)).map(|p| {
+        let container = p["status"]["containerStatuses"]
+            .as_array()
+            .and_then(|cs| cs.iter().max_by_key(|c| c["restartCount"].as_i64().unwrap_or(0)))
+            .and_then(|c| c["name"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        (p, container)
+    })
+}
+
+async fn crashed_again(conn: &Conn, ns: &str, pod: &Value, container: &str) -> MagicError {
+    let code = pod["status"]["containerStatuses"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == container))
+        .and_then(|c| c["lastState"]["terminated"]["exitCode"].as_i64())
+        .map(|c| format!(" with code {c}"))
+        .unwrap_or_default();
+    let mut message = format!("pod {}: container {container} exited{code} and is being restarted", render::name_of(pod));
+    message.push_str(&last_lines(conn, ns, pod, container, true).await);
+    MagicError::new("CrashLoopBackOff", message)
 }
 
 fn view_line(line: &str, pods: &[Value]) -> MimeBundle {
@@ -346,11 +386,17 @@ pub async fn rollout(
             let line = format!("{title}: {}/{} available in {:.1} s; checking that they stay up", progress.available, progress.desired, took.as_secs_f64());
             pods = new_pods(conn, ns, &deploy).await;
             live.finish(view_line(&line, &pods));
+            let restarts_when_available: std::collections::HashMap<String, i64> =
+                pods.iter().map(|p| (render::name_of(p), restart_count(p))).collect();
             let settle_until = if pods.iter().all(up_for_a_while) { Instant::now() } else { Instant::now() + SETTLE };
             while Instant::now() < settle_until {
                 tokio::time::sleep(SETTLE / 4).await;
                 pods = new_pods(conn, ns, &deploy).await;
-                if let Some(err) = failure(conn, ns, &pods, &mut stuck_since).await {
+                let failed = match restarted(&pods, &restarts_when_available) {
+                    Some((pod, container)) => Some(crashed_again(conn, ns, pod, &container).await),
+                    None => failure(conn, ns, &pods, false, &mut stuck_since).await,
+                };
+                if let Some(err) = failed {
                     live.finish(view(&title, &progress, &pods, &format!(" (stopped: {})", err.ename)));
                     return Err(err);
                 }
@@ -424,7 +470,7 @@ pub async fn rollout(
                     // Time to look at the new pods: are any of them stuck?
                     next_pod_check = Instant::now() + POD_CHECK;
                     pods = new_pods(conn, ns, &deploy).await;
-                    if let Some(err) = failure(conn, ns, &pods, &mut stuck_since).await {
+                    if let Some(err) = failure(conn, ns, &pods, progress.old > 0, &mut stuck_since).await {
                         live.finish(view(&title, &progress, &pods, &format!(" (stopped: {})", err.ename)));
                         return Err(err);
                     }
@@ -489,6 +535,9 @@ mod tests {
             "name": "c", "image": "x", "state": {"waiting": {"reason": "ErrImagePull", "message": "dial tcp: i/o timeout"}}}]}});
         assert_eq!(stuck_reason(&slow_pull).unwrap().grace, Duration::from_secs(5));
         let fine = json!({"metadata": {"name": "ok"}, "status": {"containerStatuses": [{"state": {"running": {}}}]}});
+        let came_back = json!({"metadata": {"name": "ok"}, "status": {"containerStatuses": [{
+            "name": "c", "restartCount": 1, "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 1}}}]}});
+        assert!(stuck_reason(&came_back).is_none(), "running again after one failed start");
         assert!(stuck_reason(&fine).is_none());
     }
 }
