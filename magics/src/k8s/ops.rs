@@ -556,14 +556,7 @@ pub async fn apply(
     for (doc, (kind, ns)) in docs.iter().zip(planned) {
         let mut value = doc.value.clone();
         let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        if let Some(ns) = &ns {
-            value["metadata"]["namespace"] = json!(ns);
-        }
-        if !value["metadata"]["labels"].is_object() {
-            value["metadata"]["labels"] = json!({});
-        }
-        value["metadata"]["labels"][MANAGED_BY.0] = json!(MANAGED_BY.1);
-        value["metadata"]["labels"][SESSION_LABEL] = json!(session_id());
+        mark_ours(&mut value, ns.as_deref());
         let api = api_for(&conn, &kind, ns.as_deref());
         conn.call(&format!("apply {} {name}", kind.plural), api.patch(&name, &params, &Patch::Apply(&value)))
             .await
@@ -661,17 +654,34 @@ pub async fn scale(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> R
 
 // ---- run / expose / endpoints / http ------------------------------------------------------
 
-/// Server-side apply of one object built here, with the labels of everything we create.
-pub(super) async fn apply_one(conn: &Conn, kind: &Kind, ns: Option<&str>, mut value: Value) -> Result<(), MagicError> {
-    let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
+/// Puts the namespace and our labels on an object, and on the pods its template makes (the
+/// pods of an applied Deployment or Job are ours too, so `owned` shows them).
+pub fn mark_ours(value: &mut Value, ns: Option<&str>) {
     if let Some(ns) = ns {
         value["metadata"]["namespace"] = json!(ns);
     }
-    if !value["metadata"]["labels"].is_object() {
-        value["metadata"]["labels"] = json!({});
+    let label = |meta: &mut Value| {
+        if !meta["labels"].is_object() {
+            meta["labels"] = json!({});
+        }
+        meta["labels"][MANAGED_BY.0] = json!(MANAGED_BY.1);
+        meta["labels"][SESSION_LABEL] = json!(session_id());
+    };
+    label(&mut value["metadata"]);
+    for path in ["/spec/template", "/spec/jobTemplate/spec/template"] {
+        if let Some(template) = value.pointer_mut(path).filter(|t| t.is_object()) {
+            if !template["metadata"].is_object() {
+                template["metadata"] = json!({});
+            }
+            label(&mut template["metadata"]);
+        }
     }
-    value["metadata"]["labels"][MANAGED_BY.0] = json!(MANAGED_BY.1);
-    value["metadata"]["labels"][SESSION_LABEL] = json!(session_id());
+}
+
+/// Server-side apply of one object built here, with the labels of everything we create.
+pub(super) async fn apply_one(conn: &Conn, kind: &Kind, ns: Option<&str>, mut value: Value) -> Result<(), MagicError> {
+    let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    mark_ours(&mut value, ns);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     conn.call(&format!("apply {} {name}", kind.plural), api_for(conn, kind, ns).patch(&name, &params, &Patch::Apply(&value)))
         .await
@@ -1034,5 +1044,29 @@ pub async fn live_names(conn: &Conn, ns: &str, typed_kind: &str) -> Vec<String> 
     match conn.call_within("list", std::time::Duration::from_secs(3), api.list_metadata(&ListParams::default().limit(500))).await {
         Ok(list) => list.items.into_iter().filter_map(|o| o.metadata.name).collect(),
         Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ours_is_marked_down_to_the_pod_templates() {
+        let mut deploy = json!({"kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": {}}}});
+        mark_ours(&mut deploy, Some("demo"));
+        assert_eq!(deploy["metadata"]["namespace"], "demo");
+        assert_eq!(deploy["metadata"]["labels"][SESSION_LABEL], session_id());
+        assert_eq!(deploy["spec"]["template"]["metadata"]["labels"]["app"], "web");
+        assert_eq!(deploy["spec"]["template"]["metadata"]["labels"][MANAGED_BY.0], MANAGED_BY.1);
+        let mut cron = json!({"kind": "CronJob", "metadata": {"name": "c"},
+            "spec": {"jobTemplate": {"spec": {"template": {"spec": {}}}}}});
+        mark_ours(&mut cron, None);
+        assert_eq!(cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"][SESSION_LABEL], session_id());
+        assert!(cron["metadata"]["namespace"].is_null());
+        let mut cm = json!({"kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"template": "y"}});
+        mark_ours(&mut cm, Some("demo"));
+        assert!(cm.get("spec").is_none(), "nothing added where there is no template");
     }
 }
