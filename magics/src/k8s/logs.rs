@@ -6,7 +6,7 @@ use super::args::Args;
 use super::client::Conn;
 use super::ops::{api_for, kind_ref, to_value, Session};
 use super::render;
-use super::wait::LiveLine;
+use super::live::LiveLine;
 use crate::registry::{MagicError, MagicOutput};
 use crate::sink::{OutputSink, StreamName};
 use futures::{AsyncBufReadExt, StreamExt};
@@ -182,8 +182,10 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
                 };
                 let view = stats.bundle(&title, now, &state);
                 // Redraw only what changed (the rate falls as time passes, so it does change).
-                if Some(&view) != shown.as_ref() || over {
-                    live.finish(view.clone());
+                if over {
+                    live.finish(view);
+                } else if Some(&view) != shown.as_ref() {
+                    live.show(view.clone());
                     shown = Some(view);
                 }
             }

@@ -5,13 +5,15 @@
 //! - [`manifest`]: YAML documents with their lines (no cluster),
 //! - [`client`] and [`ops`]: the connection, discovery and the verbs, on kube; [`logs`],
 //!   [`exec`] (exec, port-forward), [`rollout`] (set image, rollout, autoscale), [`metrics`]
-//!   (top) and [`wait`] (live progress that ends with the cause of a failure) beside them,
+//!   (top), [`live`] (displays updated in place) and [`wait`] (live progress that ends with the
+//!   cause of a failure) beside them,
 //! - [`render`] and [`access_log`]: MIME bundles, HTML tables with aligned text twins (no cluster).
 
 pub mod access_log;
 pub mod args;
 pub mod client;
 pub mod exec;
+pub mod live;
 pub mod logs;
 pub mod manifest;
 pub mod metrics;

@@ -287,10 +287,9 @@ async fn watch(conn: &Conn, ns: &str, a: &Args, sink: &Arc<dyn OutputSink>) -> R
             format!("{}<div><i>{}</i></div>", t.to_html(), crate::builtin::escape_html(&line)),
         )
     };
-    let display_id = format!("k8s-watch-{}", uuid::Uuid::new_v4());
+    let mut live: Option<super::live::LiveLine> = None;
     let mut objects: BTreeMap<(String, String), Value>;
     let mut version = String::new();
-    let mut shown = false;
     let mut last_update = Instant::now();
     let mut dirty = false;
     'relist: loop {
@@ -298,11 +297,9 @@ async fn watch(conn: &Conn, ns: &str, a: &Args, sink: &Arc<dyn OutputSink>) -> R
         version = list.metadata.resource_version.clone().unwrap_or(version);
         objects = list.items.into_iter().map(|o| to_value(o, &ar)).map(|v| (key(&v), v)).collect();
         let bundle = render(&objects, "live");
-        if shown {
-            sink.update_display(bundle, &display_id);
-        } else {
-            sink.display(bundle, Some(&display_id));
-            shown = true;
+        match live.as_mut() {
+            Some(l) => l.show(bundle),
+            None => live = Some(super::live::LiveLine::new(sink, bundle)),
         }
         loop {
             let mut wp = WatchParams::default().timeout(290);
@@ -321,7 +318,9 @@ async fn watch(conn: &Conn, ns: &str, a: &Args, sink: &Arc<dyn OutputSink>) -> R
                 let next = tokio::time::timeout_at(until, stream.next()).await;
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     let what = a.timeout.map(|t| format!("stopped after {}", render::human_duration(t.as_secs() as i64))).unwrap_or_default();
-                    sink.update_display(render(&objects, &what), &display_id);
+                    if let Some(l) = live.as_mut() {
+                        l.finish(render(&objects, &what));
+                    }
                     return Ok(MagicOutput::None);
                 }
                 match next {
@@ -349,7 +348,9 @@ async fn watch(conn: &Conn, ns: &str, a: &Args, sink: &Arc<dyn OutputSink>) -> R
                     },
                 }
                 if dirty && last_update.elapsed() >= Duration::from_millis(250) {
-                    sink.update_display(render(&objects, "live"), &display_id);
+                    if let Some(l) = live.as_mut() {
+                        l.show(render(&objects, "live"));
+                    }
                     last_update = Instant::now();
                     dirty = false;
                 }
@@ -1003,7 +1004,7 @@ async fn wait_until_gone(conn: &Conn, all: bool, deleted: usize, sink: &Arc<dyn 
         let text = format!("waiting for {} of {deleted} to be gone: {}{more}{note}", left.len(), names.join(", "));
         MimeBundle::plain(text.clone()).with("text/html", format!("<i>{}</i>", crate::builtin::escape_html(&text)))
     };
-    let mut live: Option<super::wait::LiveLine> = None;
+    let mut live: Option<super::live::LiveLine> = None;
     loop {
         let left = owned_objects(conn, all).await?;
         let secs = started.elapsed().as_secs_f64();
@@ -1028,7 +1029,7 @@ async fn wait_until_gone(conn: &Conn, all: bool, deleted: usize, sink: &Arc<dyn 
         let view = line(&left, &format!(" ({secs:.0} s)"));
         match live.as_mut() {
             Some(l) => l.update(view),
-            None => live = Some(super::wait::LiveLine::new(sink, view)),
+            None => live = Some(super::live::LiveLine::new(sink, view)),
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }

@@ -4,6 +4,7 @@
 
 use super::client::Conn;
 use super::ops::{api_for, kind_ref, to_value};
+use super::live::LiveLine;
 use super::render;
 use crate::registry::MagicError;
 use crate::sink::{MimeBundle, OutputSink};
@@ -172,45 +173,6 @@ fn short_pull_message(message: &str) -> (String, bool) {
     }
     let tail = message.rsplit(": ").next().unwrap_or(message);
     (format!(" ({})", tail.chars().take(160).collect::<String>()), false)
-}
-
-/// The live display of one wait: shown once, then updated in place, at most every 250 ms.
-pub struct LiveLine {
-    sink: Arc<dyn OutputSink>,
-    id: String,
-    last: Option<Instant>,
-    pending: Option<MimeBundle>,
-}
-
-impl LiveLine {
-    pub fn new(sink: &Arc<dyn OutputSink>, first: MimeBundle) -> Self {
-        let id = format!("k8s-live-{}", uuid::Uuid::new_v4());
-        sink.display(first, Some(&id));
-        Self { sink: sink.clone(), id, last: Some(Instant::now()), pending: None }
-    }
-
-    pub fn update(&mut self, bundle: MimeBundle) {
-        if self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
-            self.pending = Some(bundle);
-            return;
-        }
-        self.sink.update_display(bundle, &self.id);
-        self.last = Some(Instant::now());
-        self.pending = None;
-    }
-
-    /// Shows the last state at once (the wait is over).
-    pub fn finish(&mut self, bundle: MimeBundle) {
-        self.sink.update_display(bundle, &self.id);
-        self.pending = None;
-    }
-
-    pub fn flush(&mut self) {
-        if let Some(b) = self.pending.take() {
-            self.sink.update_display(b, &self.id);
-            self.last = Some(Instant::now());
-        }
-    }
 }
 
 /// Whether every container of the pod has been running for longer than the settle time (so
@@ -385,7 +347,7 @@ pub async fn rollout(
             // available for a moment. Watch the new pods briefly before calling it a success.
             let line = format!("{title}: {}/{} available in {:.1} s; checking that they stay up", progress.available, progress.desired, took.as_secs_f64());
             pods = new_pods(conn, ns, &deploy).await;
-            live.finish(view_line(&line, &pods));
+            live.show(view_line(&line, &pods));
             let restarts_when_available: std::collections::HashMap<String, i64> =
                 pods.iter().map(|p| (render::name_of(p), restart_count(p))).collect();
             let settle_until = if pods.iter().all(up_for_a_while) { Instant::now() } else { Instant::now() + SETTLE };
