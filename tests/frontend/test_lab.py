@@ -10,9 +10,10 @@ import json
 import re
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
 from conftest import FIRST_CELL_MS, Lab
+from notebook_page import cell, open_notebook, run_cell, wait_done
 
 NOTEBOOK = "frontend.ipynb"
 
@@ -51,48 +52,9 @@ STDOUT = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stdout"]'
 STDERR = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'
 
 
-def notebook_json() -> dict:
-    return {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {
-            "kernelspec": {"name": "kubernel", "display_name": "Rust (kubernel)", "language": "rust"},
-            "language_info": {"name": "rust", "file_extension": ".rs"},
-        },
-        "cells": [
-            {"cell_type": "code", "id": f"cell-{i}", "metadata": {}, "execution_count": None,
-             "outputs": [], "source": source}
-            for i, source in enumerate(CELLS)
-        ],
-    }
-
-
 @pytest.fixture(scope="module")
 def notebook(page: Page, lab: Lab) -> Page:
-    (lab.root / NOTEBOOK).write_text(json.dumps(notebook_json(), indent=1))
-    page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?reset&token={lab.token}")
-    # Wait for the notebook itself; the kernel is checked by the first test.
-    expect(page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")).to_have_count(len(CELLS), timeout=FIRST_CELL_MS)
-    return page
-
-
-def cell(page: Page, index: int) -> Locator:
-    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
-
-
-def run_cell(page: Page, index: int) -> Locator:
-    """Clicks into the cell's editor and runs it with Ctrl+Enter (run in place)."""
-    c = cell(page, index)
-    c.scroll_into_view_if_needed()
-    c.locator(".cm-content").click()
-    page.keyboard.press("Control+Enter")
-    return c
-
-
-def wait_done(c: Locator, timeout: float | None = None) -> None:
-    """The cell's prompt shows its execution count, [n]:, not [*]: or [ ]:."""
-    kw = {"timeout": timeout} if timeout else {}
-    expect(c.locator(".jp-InputPrompt")).to_have_text(re.compile(r"^\s*\[\d+\]:\s*$"), **kw)
+    return open_notebook(page, lab, NOTEBOOK, CELLS)
 
 
 def test_kernel_is_rust_kubernel_and_idle(notebook: Page) -> None:

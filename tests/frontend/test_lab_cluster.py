@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from conftest import FIRST_CELL_MS, Lab
+from notebook_page import cell, open_notebook, panel, run_cell, wait_done
 
 NOTEBOOK = "frontend-cluster.ipynb"
 NS = f"kubernel-lab-{uuid.uuid4().hex[:8]}"
@@ -85,51 +86,9 @@ def cluster() -> None:
 # -- the notebook ---------------------------------------------------------------------------
 
 
-def notebook_json() -> dict:
-    return {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {
-            "kernelspec": {"name": "kubernel", "display_name": "Rust (kubernel)", "language": "rust"},
-            "language_info": {"name": "rust", "file_extension": ".rs"},
-        },
-        "cells": [
-            {"cell_type": "code", "id": f"cell-{i}", "metadata": {}, "execution_count": None,
-             "outputs": [], "source": source}
-            for i, source in enumerate(CELLS)
-        ],
-    }
-
-
 @pytest.fixture(scope="module")
 def notebook(page: Page, lab: Lab) -> Page:
-    (lab.root / NOTEBOOK).write_text(json.dumps(notebook_json(), indent=1))
-    page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?reset&token={lab.token}")
-    expect(panel(page).locator(".jp-Notebook .jp-Cell")).to_have_count(len(CELLS), timeout=FIRST_CELL_MS)
-    return page
-
-
-def panel(page: Page) -> Locator:
-    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-
-
-def cell(page: Page, index: int) -> Locator:
-    return panel(page).locator(".jp-Notebook .jp-Cell").nth(index)
-
-
-def run_cell(page: Page, index: int) -> Locator:
-    """Clicks into the cell's editor and runs it with Ctrl+Enter (run in place)."""
-    c = cell(page, index)
-    c.scroll_into_view_if_needed()
-    c.locator(".cm-content").click()
-    page.keyboard.press("Control+Enter")
-    return c
-
-
-def wait_done(c: Locator, timeout: float | None = None) -> None:
-    """The cell's prompt shows its execution count, [n]:, not [*]: or [ ]:."""
-    kw = {"timeout": timeout} if timeout else {}
-    expect(c.locator(".jp-InputPrompt")).to_have_text(re.compile(r"^\s*\[\d+\]:\s*$"), **kw)
+    return open_notebook(page, lab, NOTEBOOK, CELLS)
 
 
 def outputs(c: Locator) -> Locator:

@@ -48,8 +48,8 @@ pub struct Stats {
     /// path → (count, count by status class 2..5, bytes)
     by_path: HashMap<String, (u64, [u64; 4], u64)>,
     by_client: HashMap<String, u64>,
-    /// When each recent request was logged (Unix seconds; the arrival time for lines without
-    /// one), for the live rate.
+    /// When each recent live request arrived (seconds on the caller's clock), for the live rate.
+    /// Arrival, not the logged time: the cluster's clock may differ from this machine's.
     recent: VecDeque<f64>,
     first: Option<DateTime<FixedOffset>>,
     last: Option<DateTime<FixedOffset>>,
@@ -59,8 +59,9 @@ pub struct Stats {
 pub const RATE_WINDOW: f64 = 10.0;
 
 impl Stats {
-    /// Adds one log line; `now` is when it arrived (Unix seconds).
-    pub fn add(&mut self, line: &str, now: f64) {
+    /// Adds one log line; `now` is when it arrived, `live` whether it is new (not history read at
+    /// the start, which counts in the totals but not in the rate).
+    pub fn add(&mut self, line: &str, now: f64, live: bool) {
         let Some(r) = parse(line) else {
             if !line.trim().is_empty() {
                 self.other_lines += 1;
@@ -77,16 +78,16 @@ impl Stats {
         }
         entry.2 += r.bytes;
         *self.by_client.entry(r.client).or_default() += 1;
-        let logged = r.time.map_or(now, |t| t.timestamp() as f64);
-        let at = self.recent.partition_point(|x| *x <= logged);
-        self.recent.insert(at, logged);
+        if live {
+            self.recent.push_back(now);
+        }
         if let Some(t) = r.time {
             self.first = Some(self.first.map_or(t, |f| f.min(t)));
             self.last = Some(self.last.map_or(t, |l| l.max(t)));
         }
     }
 
-    /// Requests per second over the last [`RATE_WINDOW`] seconds before `now` (Unix seconds).
+    /// Live requests per second over the last [`RATE_WINDOW`] seconds before `now`.
     pub fn rate(&mut self, now: f64) -> f64 {
         while self.recent.front().is_some_and(|t| now - t > RATE_WINDOW) {
             self.recent.pop_front();
@@ -188,23 +189,22 @@ mod tests {
     #[test]
     fn counts_by_status_and_path() {
         let mut s = Stats::default();
-        let at = |hms: &str| chrono::DateTime::parse_from_rfc3339(&format!("2026-11-28T{hms}+00:00")).unwrap().timestamp() as f64;
+        // Five lines of history at the start, then three live ones 5 s later.
         for _ in 0..5 {
-            s.add(LINE, at("20:11:04"));
+            s.add(LINE, 0.0, false);
         }
         for _ in 0..3 {
-            s.add(r#"10.88.0.1 - - [28/Nov/2026:20:11:09 +0000] "GET /missing HTTP/1.1" 404 153 "-" "x""#, at("20:11:09"));
+            s.add(r#"10.88.0.1 - - [28/Nov/2026:20:11:09 +0000] "GET /missing HTTP/1.1" 404 153 "-" "x""#, 5.0, true);
         }
-        s.add("/docker-entrypoint.sh: Configuration complete; ready for start up", at("20:11:09"));
+        s.add("/docker-entrypoint.sh: Configuration complete; ready for start up", 5.0, true);
         assert_eq!((s.requests, s.count(200), s.count(404), s.other_lines), (8, 5, 3, 1));
         let paths = s.path_table(10);
         assert_eq!(paths.rows[0][..4], ["/index.html", "5", "5", "0"]);
         assert_eq!(paths.rows[1][0], "/missing");
         assert_eq!(paths.rows[1][4], "3");
-        assert!((s.rate(at("20:11:10")) - 0.8).abs() < 1e-9, "all 8 within the last 10 s");
-        assert!((s.rate(at("20:11:15")) - 0.3).abs() < 1e-9, "only the 404s within the last 10 s");
-        assert_eq!(s.rate(at("20:12:00")), 0.0);
-        let text = s.bundle("deploy/web", at("20:12:00"), "live").text().unwrap().to_string();
+        assert!((s.rate(6.0) - 0.3).abs() < 1e-9, "the three live requests; history is not a rate");
+        assert_eq!(s.rate(16.0), 0.0, "nothing within the last 10 s");
+        let text = s.bundle("deploy/web", 16.0, "live").text().unwrap().to_string();
         assert!(text.contains("8 requests") && text.contains("logged over 6 s"), "{text}");
     }
 }

@@ -147,6 +147,8 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
     }
     drop(tx);
     let deadline = a.timeout.map(|t| Instant::now() + t);
+    let opened = Instant::now();
+    let mut first_batch = true;
     let mut stats = a.stats.then(Stats::default);
     let title = format!("requests to {what}");
     let mut live = stats.as_mut().map(|s| LiveLine::new(sink, s.bundle(&title, 0.0, "following")));
@@ -164,7 +166,7 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
             Ok(None) => ended = true,
             Err(_) => {}
         }
-        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        let now = opened.elapsed().as_secs_f64();
         let over = ended || deadline.is_some_and(|d| Instant::now() >= d);
         // kubelet's times have varying fractions (…:00Z, …:00.1Z): compare them as times.
         batch.sort_by_cached_key(|(ts, _)| chrono::DateTime::parse_from_rfc3339(ts).ok());
@@ -173,7 +175,8 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
                 for (_, line) in batch.drain(..) {
                     // The prefix is ours; the statistics read the server's line.
                     let line = if several { line.split_once("] ").map_or(line.as_str(), |(_, l)| l).to_string() } else { line };
-                    stats.add(&line, now);
+                    // The first batch is the log so far; what comes after is live.
+                    stats.add(&line, now, !first_batch);
                 }
                 let state = match (over, ended) {
                     (true, true) => "the logs ended".to_string(),
@@ -200,5 +203,6 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
             return Ok(MagicOutput::None);
         }
         next_flush = Instant::now() + if stats.is_some() { REDRAW } else { BATCH };
+        first_batch = false;
     }
 }
