@@ -69,6 +69,7 @@ fn run_kernel(args: &[String]) -> anyhow::Result<()> {
     }
     // Before any thread starts: changing the environment later would race with readers.
     toolchain::prefer_toolchain_binaries();
+    process_tree::exit_with_parent();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let channels = transport::sockets::bind(&info).await?;

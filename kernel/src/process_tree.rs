@@ -39,3 +39,27 @@ pub fn kill_descendants() {
         }
     }
 }
+
+/// Ends the kernel when the process that started it is gone (ipykernel's parent poller): a
+/// frontend that crashed must not leave a kernel, its evcxr child and rust-analyzer running.
+/// Only for kernels a Jupyter client started (it sets `JPY_PARENT_PID`); the parent is the one
+/// at start-up (a wrapper script may stand between), and its going shows as a new parent.
+pub fn exit_with_parent() {
+    if std::env::var_os("JPY_PARENT_PID").is_none() {
+        return;
+    }
+    // SAFETY: getppid(2) cannot fail.
+    let parent = unsafe { libc::getppid() };
+    if parent <= 1 {
+        return;
+    }
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        // SAFETY: as above.
+        if unsafe { libc::getppid() } != parent {
+            eprintln!("kubernel: the process that started this kernel ({parent}) is gone; exiting");
+            kill_descendants();
+            std::process::exit(0);
+        }
+    });
+}

@@ -104,3 +104,41 @@ def test_compile_error_shows_rustc_message_at_user_line(kernel: Kernel) -> None:
     # text a person reads, not rustc's JSON diagnostics
     assert '"spans"' not in tb and '"$message_type"' not in tb, tb
     assert_next_cell_works(k)
+
+
+FRONTEND_THAT_DIES = r"""
+import sys, time
+from jupyter_client.manager import start_new_kernel
+km, kc = start_new_kernel(kernel_name=sys.argv[1], startup_timeout=120)
+reply = kc.execute_interactive("let kept = 1; kept", timeout=120, output_hook=lambda msg: None)
+print(km.provisioner.process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_kernel_ends_when_its_frontend_dies() -> None:
+    """A frontend killed outright (no shutdown_request) leaves no kernel, no evcxr child behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from kernel_harness import KERNEL_NAME
+
+    frontend = subprocess.Popen([sys.executable, "-c", FRONTEND_THAT_DIES, KERNEL_NAME], stdout=subprocess.PIPE, text=True)
+    try:
+        line = frontend.stdout.readline()
+        assert line.strip().isdigit(), f"the frontend did not start a kernel: {line!r}"
+        kernel = psutil.Process(int(line))
+        family = [kernel] + kernel.children(recursive=True)
+        assert len(family) > 1, "the kernel has no evcxr child after running a cell"
+        os.kill(frontend.pid, signal.SIGKILL)
+        frontend.wait(timeout=10)
+        gone, alive = psutil.wait_procs(family, timeout=10)
+        assert not alive, f"still running 10 s after the frontend died: {[p.cmdline()[:2] for p in alive]}"
+    finally:
+        if frontend.poll() is None:
+            frontend.kill()
