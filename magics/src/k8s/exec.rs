@@ -212,7 +212,12 @@ pub async fn exec(
         Some(Ok(0)) => Ok(MagicOutput::None),
         Some(Ok(code)) => Err(MagicError::new("ExitCode", format!("command terminated with exit code {code}"))),
         Some(Err(message)) => Err(MagicError::new("ExecFailed", format!("pod {pod_name}, container {container}: {}", short_exec_error(&message)))),
-        None => Err(MagicError::new("ExecFailed", format!("the connection to pod {pod_name} ended before the command reported its exit"))),
+        None => {
+            // Servers before Kubernetes 1.30 (exec protocol v4) close the whole connection when
+            // the command's stdin is closed, so its exit is never reported.
+            let hint = if wants_stdin { " (API servers before Kubernetes 1.30 do this when the input ends; the command may have done its work)" } else { "" };
+            Err(MagicError::new("ExecFailed", format!("the connection to pod {pod_name} ended before the command reported its exit{hint}")))
+        }
     }
 }
 
