@@ -655,28 +655,17 @@ pub async fn scale(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> R
 
 // ---- run / expose / endpoints / http ------------------------------------------------------
 
-/// Puts the namespace and our labels on an object, and on the pods its template makes (the
-/// pods of an applied Deployment or Job are ours too, so `owned` shows them).
+/// Puts the namespace and our labels on an object. Not on its pod template: the session's label
+/// there would make a re-apply from another session restart every pod of an unchanged workload.
 pub fn mark_ours(value: &mut Value, ns: Option<&str>) {
     if let Some(ns) = ns {
         value["metadata"]["namespace"] = json!(ns);
     }
-    let label = |meta: &mut Value| {
-        if !meta["labels"].is_object() {
-            meta["labels"] = json!({});
-        }
-        meta["labels"][MANAGED_BY.0] = json!(MANAGED_BY.1);
-        meta["labels"][SESSION_LABEL] = json!(session_id());
-    };
-    label(&mut value["metadata"]);
-    for path in ["/spec/template", "/spec/jobTemplate/spec/template"] {
-        if let Some(template) = value.pointer_mut(path).filter(|t| t.is_object()) {
-            if !template["metadata"].is_object() {
-                template["metadata"] = json!({});
-            }
-            label(&mut template["metadata"]);
-        }
+    if !value["metadata"]["labels"].is_object() {
+        value["metadata"]["labels"] = json!({});
     }
+    value["metadata"]["labels"][MANAGED_BY.0] = json!(MANAGED_BY.1);
+    value["metadata"]["labels"][SESSION_LABEL] = json!(session_id());
 }
 
 /// Server-side apply of one object built here, with the labels of everything we create.
@@ -1053,21 +1042,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ours_is_marked_down_to_the_pod_templates() {
+    fn ours_is_marked_but_pod_templates_are_left_alone() {
         let mut deploy = json!({"kind": "Deployment", "metadata": {"name": "web"},
             "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": {}}}});
+        let template = deploy["spec"]["template"].clone();
         mark_ours(&mut deploy, Some("demo"));
         assert_eq!(deploy["metadata"]["namespace"], "demo");
         assert_eq!(deploy["metadata"]["labels"][SESSION_LABEL], session_id());
-        assert_eq!(deploy["spec"]["template"]["metadata"]["labels"]["app"], "web");
-        assert_eq!(deploy["spec"]["template"]["metadata"]["labels"][MANAGED_BY.0], MANAGED_BY.1);
-        let mut cron = json!({"kind": "CronJob", "metadata": {"name": "c"},
-            "spec": {"jobTemplate": {"spec": {"template": {"spec": {}}}}}});
-        mark_ours(&mut cron, None);
-        assert_eq!(cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"][SESSION_LABEL], session_id());
-        assert!(cron["metadata"]["namespace"].is_null());
-        let mut cm = json!({"kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"template": "y"}});
-        mark_ours(&mut cm, Some("demo"));
-        assert!(cm.get("spec").is_none(), "nothing added where there is no template");
+        assert_eq!(deploy["metadata"]["labels"][MANAGED_BY.0], MANAGED_BY.1);
+        assert_eq!(deploy["spec"]["template"], template, "a changed template would restart the pods");
     }
 }
