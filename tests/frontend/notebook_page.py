@@ -56,3 +56,12 @@ def wait_done(c: Locator, timeout: float | None = None) -> None:
     """The cell's prompt shows its execution count, [n]:, not [*]: or [ ]:."""
     kw = {"timeout": timeout} if timeout else {}
     expect(c.locator(".jp-InputPrompt")).to_have_text(re.compile(r"^\s*\[\d+\]:\s*$"), **kw)
+
+
+def assert_other_hosts_blocked(page: Page, lab: Lab, url: str) -> None:
+    """The guard of conftest.py works: a request to another host (a name under .invalid, which
+    never resolves) is stopped in the browser and recorded; the record is then cleared."""
+    outcome = page.evaluate("url => fetch(url).then(() => 'fetched', e => 'refused: ' + e)", url)
+    assert outcome.startswith("refused"), outcome
+    assert f"GET {url}" in lab.foreign, lab.foreign
+    lab.foreign.remove(f"GET {url}")

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from conftest import FIRST_CELL_MS, Lab
-from notebook_page import cell, open_notebook, run_cell, wait_done
+from notebook_page import assert_other_hosts_blocked, cell, open_notebook, run_cell, wait_done
 
 NOTEBOOK = "frontend.ipynb"
 
@@ -66,13 +66,7 @@ def test_kernel_is_rust_kubernel_and_idle(notebook: Page) -> None:
 
 
 def test_requests_to_other_hosts_are_blocked(notebook: Page, lab: Lab) -> None:
-    """The guard works: a request to another host (a name under .invalid, which never
-    resolves) is stopped in the browser and recorded."""
-    url = "http://kubernel-guard-check.invalid/feed.xml"
-    outcome = notebook.evaluate("url => fetch(url).then(() => 'fetched', e => 'refused: ' + e)", url)
-    assert outcome.startswith("refused"), outcome
-    assert f"GET {url}" in lab.foreign, lab.foreign
-    lab.foreign.remove(f"GET {url}")
+    assert_other_hosts_blocked(notebook, lab, "http://kubernel-guard-check.invalid/feed.xml")
 
 
 def test_value_of_a_typed_rust_cell(notebook: Page) -> None:

@@ -18,7 +18,6 @@ use tokio::time::Instant;
 
 /// The pods behind a pod name, a workload (deploy/NAME, job/NAME, sts/, ds/, rs/) or -l.
 async fn pods_of(conn: &Conn, ns: &str, a: &Args) -> Result<(Vec<k8s_openapi::api::core::v1::Pod>, String), MagicError> {
-    use k8s_openapi::api::core::v1::Pod;
     let pods: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
     let by_selector = |sel: String, what: String| async move {
         let list = conn.call("list pods", pods.list(&ListParams::default().labels(&sel))).await?;
@@ -58,8 +57,6 @@ async fn pods_of(conn: &Conn, ns: &str, a: &Args) -> Result<(Vec<k8s_openapi::ap
 /// Logs of one pod or of all the pods of a workload; several pods are interleaved by time, each
 /// line prefixed with its pod and container.
 pub async fn logs(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::api::LogParams;
     let (conn, ns) = session.for_call(a).await?;
     let (mut pods, what) = pods_of(&conn, &ns, a).await?;
     if pods.is_empty() {
@@ -73,17 +70,7 @@ pub async fn logs(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Re
     let several = pods.len() > 1 || a.prefix;
     let mut lines: Vec<(String, String)> = Vec::new();
     for pod in &pods {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let container = a.container.clone().or_else(|| {
-            pod.spec.as_ref().and_then(|s| s.containers.first()).map(|c| c.name.clone())
-        });
-        let lp = LogParams {
-            container: container.clone(),
-            tail_lines: a.tail,
-            since_seconds: a.since.map(|d| d.as_secs().max(1) as i64),
-            timestamps: several,
-            ..LogParams::default()
-        };
+        let (name, container, lp) = log_request(pod, a, false, several);
         let text = conn.call(&format!("read the logs of pod {name}"), api.logs(&name, &lp)).await?;
         if !several {
             sink.stream(StreamName::Stdout, &text);
@@ -101,6 +88,21 @@ pub async fn logs(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Re
     Ok(MagicOutput::None)
 }
 
+
+/// The pod's name, the container whose logs are read (-c, or the first), and the request.
+fn log_request(pod: &Pod, a: &Args, follow: bool, timestamps: bool) -> (String, Option<String>, LogParams) {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let container = a.container.clone().or_else(|| pod.spec.as_ref().and_then(|s| s.containers.first()).map(|c| c.name.clone()));
+    let lp = LogParams {
+        follow,
+        container: container.clone(),
+        tail_lines: a.tail,
+        since_seconds: a.since.map(|d| d.as_secs().max(1) as i64),
+        timestamps,
+        ..LogParams::default()
+    };
+    (name, container, lp)
+}
 
 /// How often followed lines are written out (and sorted by time within the batch).
 const BATCH: Duration = Duration::from_millis(150);
@@ -122,16 +124,7 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
     }
     let mut tasks = AbortOnDrop(Vec::new());
     for pod in pods {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let container = a.container.clone().or_else(|| pod.spec.as_ref().and_then(|s| s.containers.first()).map(|c| c.name.clone()));
-        let lp = LogParams {
-            follow: true,
-            container: container.clone(),
-            tail_lines: a.tail,
-            since_seconds: a.since.map(|d| d.as_secs().max(1) as i64),
-            timestamps: true,
-            ..LogParams::default()
-        };
+        let (name, container, lp) = log_request(pod, a, true, true);
         let stream = conn.call(&format!("follow the logs of pod {name}"), api.log_stream(&name, &lp)).await?;
         let prefix = if several { format!("[pod/{name}/{}] ", container.unwrap_or_default()) } else { String::new() };
         let tx = tx.clone();

@@ -629,6 +629,11 @@ pub async fn delete(
     }
 }
 
+/// A plain (not server-side apply) patch, made in the name of our field manager.
+pub(super) fn patch_params() -> PatchParams {
+    PatchParams { field_manager: Some(FIELD_MANAGER.to_string()), ..PatchParams::default() }
+}
+
 // ---- scale -------------------------------------------------------------------------------
 
 pub async fn scale(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
@@ -642,7 +647,7 @@ pub async fn scale(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> R
     }
     let name = &a.positional[1];
     let replicas = a.replicas.unwrap_or_default();
-    let params = PatchParams { field_manager: Some(FIELD_MANAGER.to_string()), ..PatchParams::default() };
+    let params = patch_params();
     let api = api_for(&conn, &kind, Some(&ns));
     conn.call(
         &format!("scale {} {name}", kind.plural),

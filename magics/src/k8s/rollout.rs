@@ -3,13 +3,13 @@
 
 use super::args::Args;
 use super::client::{Conn, Kind};
-use super::ops::{api_for, apply_one, result, to_value, Session, CHANGE_CAUSE, FIELD_MANAGER};
+use super::ops::{api_for, apply_one, patch_params, result, to_value, Session, CHANGE_CAUSE};
 use super::render;
 use super::wait;
 use crate::registry::{MagicError, MagicOutput};
 use crate::sink::{OutputSink, StreamName};
 use chrono::Utc;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -24,10 +24,6 @@ async fn deployment(conn: &Conn, ns: &str, a: &Args, verb: &str) -> Result<(Kind
     let name = &a.positional[1];
     let obj = conn.call(&format!("get deployments {name}"), api_for(conn, &kind, Some(ns)).get(name)).await?;
     Ok((kind.clone(), to_value(obj, &kind.api_resource())))
-}
-
-fn patch_params() -> PatchParams {
-    PatchParams { field_manager: Some(FIELD_MANAGER.to_string()), ..PatchParams::default() }
 }
 
 /// `set image deploy/NAME C=IMAGE [C2=IMAGE2 ...]` (`*=IMAGE` for every container).
