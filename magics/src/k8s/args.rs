@@ -267,6 +267,13 @@ fn usage(verb: Option<Verb>, message: impl fmt::Display) -> UsageError {
     }
 }
 
+/// The flag a spelling means for a verb: -f is --follow in logs (as in kubectl), --filename
+/// elsewhere.
+pub fn flag_of(verb: Verb, spelling: &str) -> Option<&'static (&'static str, Option<&'static str>, bool, &'static str)> {
+    let spelling = if verb == Verb::Logs && spelling == "-f" { "--follow" } else { spelling };
+    flag_by_spelling(spelling)
+}
+
 fn flag_by_spelling(spelling: &str) -> Option<&'static (&'static str, Option<&'static str>, bool, &'static str)> {
     FLAGS.iter().find(|(long, short, _, _)| *long == spelling || *short == Some(spelling))
 }
@@ -391,8 +398,7 @@ fn parse_flags(verb: Verb, rest: &[String]) -> Result<Args, UsageError> {
             let tail = tail.strip_prefix('=').unwrap_or(tail);
             (short, (!tail.is_empty()).then(|| tail.to_string()))
         };
-        let spelling = if verb == Verb::Logs && spelling == "-f" { "--follow".to_string() } else { spelling };
-        let Some(&(long, short, takes_value, what)) = flag_by_spelling(&spelling) else {
+        let Some(&(long, short, takes_value, what)) = flag_of(verb, &spelling) else {
             return Err(usage(Some(verb), format!("unknown flag {spelling}")));
         };
         if !verb.flags().contains(&long) {

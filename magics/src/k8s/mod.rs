@@ -161,11 +161,7 @@ impl Magic for K8s {
 }
 
 fn takes_value(verb: Verb, flag: &str) -> bool {
-    let spelled = flag.split_once('=').map_or(flag, |(f, _)| f);
-    if verb == Verb::Logs && spelled == "-f" {
-        return false; // --follow there
-    }
-    FLAGS.iter().any(|(long, short, value, _)| *value && (*long == spelled || *short == Some(spelled))) && !flag.contains('=')
+    !flag.contains('=') && args::flag_of(verb, flag).is_some_and(|(_, _, value, _)| *value)
 }
 
 impl K8s {
