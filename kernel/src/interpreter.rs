@@ -1,7 +1,7 @@
 //! The seam between the protocol and a language: one method per request, typed in and out.
 //! The dispatcher turns messages into these calls; an interpreter never sees a message or socket.
 
-use magics::{MimeBundle, OutputSink};
+use output::{MimeBundle, OutputSink};
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub enum IsComplete {
 }
 
 /// Reads a line that user code or a magic asked for, through the frontend's input box.
-pub use magics::InputReader;
+pub use output::InputReader;
 
 pub trait Interpreter: Send + Sync + 'static {
     /// The `language_info`, banner and help links of kernel_info; must answer at once.

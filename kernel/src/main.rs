@@ -73,8 +73,7 @@ fn run_kernel(args: &[String]) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let channels = transport::sockets::bind(&info).await?;
-        let mut registry = magics::Registry::with_builtins();
-        magics::k8s::register(&mut registry);
+        let registry = magics::registry();
         let interpreter = Arc::new(evaluate::RustInterpreter::new(registry));
         dispatch::serve(channels, interpreter).await;
         anyhow::Ok(())

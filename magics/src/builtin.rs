@@ -1,8 +1,8 @@
 //! The magics every kubernel session has: listing magics, help, and clearing output.
 
-use crate::parse::{MagicCall, MagicKind};
-use crate::registry::{Magic, MagicContext, MagicError, MagicFuture, MagicOutput, Registry};
-use crate::sink::MimeBundle;
+use crate::framework::parse::{MagicCall, MagicKind};
+use crate::framework::registry::{Magic, MagicContext, MagicError, MagicFuture, MagicOutput, Registry};
+use output::{escape_html, MimeBundle};
 use std::sync::Arc;
 
 pub fn register(registry: &mut Registry) {
@@ -113,19 +113,4 @@ impl Magic for Clear {
             Ok(MagicOutput::None)
         })
     }
-}
-
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

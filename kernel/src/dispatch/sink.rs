@@ -3,7 +3,7 @@
 
 use super::Replier;
 use crate::transport::Message;
-use magics::{MimeBundle, OutputSink, StreamName};
+use output::{MimeBundle, OutputSink, StreamName};
 use serde_json::json;
 
 pub struct IopubSink {

@@ -6,7 +6,7 @@ use super::compile_errors;
 use super::output_pump::Pump;
 use crate::interpreter::{ErrorInfo, InputReader};
 use evcxr::{CommandContext, EvalCallbacks, Error as EvcxrError};
-use magics::{MimeBundle, OutputSink};
+use output::{MimeBundle, OutputSink};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -209,7 +209,7 @@ fn execute(
         input_reader: &move |request| match input.read_line(&request.prompt, request.is_password) {
             Ok(line) => line,
             Err(why) => {
-                reader_sink.stream(magics::StreamName::Stderr, &format!("input: {why}\n"));
+                reader_sink.stream(output::StreamName::Stderr, &format!("input: {why}\n"));
                 // The cell's read of stdin sees end of file (see child_output.rs).
                 crate::child_output::NO_INPUT.to_string()
             }
@@ -246,7 +246,7 @@ fn execute(
                 for phase in &outputs.phases {
                     text.push_str(&format!("  {}: {}ms\n", phase.name, phase.duration.as_millis()));
                 }
-                sink.stream(magics::StreamName::Stderr, &text);
+                sink.stream(output::StreamName::Stderr, &text);
             }
             // A cell ending in a loop or a call returning () shows nothing, not "()".
             let unit = outputs.content_by_mime_type.len() == 1
@@ -256,7 +256,7 @@ fn execute(
             }
             let mut bundle = MimeBundle::new();
             for (mime, body) in outputs.content_by_mime_type {
-                bundle = bundle.with(&mime, super::output_pump::content_value(&mime, body));
+                bundle = bundle.with(&mime, output::markers::content_value(&mime, body));
             }
             RustOutcome::Ran { bundle: Some(bundle), is_value: ends_with_expression(code) }
         }

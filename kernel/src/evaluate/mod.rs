@@ -10,7 +10,8 @@ pub mod output_pump;
 use crate::interpreter::{Completions, ErrorInfo, ExecuteOutcome, ExecuteRequest, InputReader, Interpreter, IsComplete};
 use code_state::Completeness;
 use evcxr_worker::{EvcxrWorker, RustOutcome};
-use magics::{split_cell, MagicOutput, MimeBundle, OutputSink, Registry, Segment};
+use magics::{split_cell, MagicOutput, Notebook, Registry, Segment};
+use output::{MimeBundle, OutputSink};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,11 +25,18 @@ pub struct RustInterpreter {
     registry: Arc<Registry>,
     /// Bumped on every interrupt; running magics watch it and stop.
     interrupts: watch::Sender<u64>,
+    /// What magics see of the Rust session.
+    notebook: Arc<dyn Notebook>,
 }
 
 impl RustInterpreter {
     pub fn new(registry: Registry) -> Self {
-        Self { worker: EvcxrWorker::start(), registry: Arc::new(registry), interrupts: watch::channel(0).0 }
+        Self {
+            worker: EvcxrWorker::start(),
+            registry: Arc::new(registry),
+            interrupts: watch::channel(0).0,
+            notebook: Arc::new(magics::NoNotebook),
+        }
     }
 
     async fn run_segments(
@@ -57,7 +65,7 @@ impl RustInterpreter {
                 Segment::Magic(call) => {
                     let mut interrupts = self.interrupts.subscribe();
                     let outcome = tokio::select! {
-                        outcome = self.registry.run(call, sink.clone(), input.clone()) => outcome,
+                        outcome = self.registry.run(call, sink.clone(), input.clone(), self.notebook.clone()) => outcome,
                         _ = interrupts.changed() => {
                             return Err(ErrorInfo::new("Interrupted", "the magic was interrupted"));
                         }
@@ -84,7 +92,7 @@ impl RustInterpreter {
         let mut out = Map::new();
         for (name, expr) in expressions {
             let expr = expr.as_str().unwrap_or_default().to_string();
-            let sink: Arc<dyn OutputSink> = Arc::new(magics::sink::RecordingSink::default());
+            let sink: Arc<dyn OutputSink> = Arc::new(output::RecordingSink::default());
             let value = match self.worker.execute(expr, 1, sink, input.clone()).await {
                 RustOutcome::Ran { bundle, .. } => {
                     let data = bundle.map(|b| Value::Object(b.data)).unwrap_or_else(|| json!({}));

@@ -1,19 +1,13 @@
 //! Forwards what the evcxr child prints to the sink of the cell that runs, while it runs.
 //! stdout and stderr are read on one thread so their order is kept; lines are batched so that
 //! 10 MB of output is a few hundred messages, not a hundred thousand. In-band markers on stdout
-//! become rich displays:
-//!
-//! ```text
-//! KUBERNEL_BEGIN_CONTENT <mime> [display_id=<id>] [update]
-//! ...content lines...
-//! KUBERNEL_END_CONTENT
-//! KUBERNEL_CLEAR_OUTPUT [wait]
-//! ```
+//! (`output::markers`) become rich displays.
 //!
 //! Panic reports on stderr are taken out of the stream and kept for the cell's error.
 
 use crossbeam_channel::{select, Receiver, Sender};
-use magics::{MimeBundle, OutputSink, StreamName};
+use output::markers::{content_value, Decoder, Event};
+use output::{MimeBundle, OutputSink, StreamName};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,18 +57,11 @@ impl Pump {
     }
 }
 
-struct Content {
-    mime: String,
-    display_id: Option<String>,
-    update: bool,
-    body: String,
-}
-
 struct Worker {
     state: Arc<PumpState>,
     stdout_buf: String,
     stderr_buf: String,
-    content: Option<Content>,
+    markers: Decoder,
     /// Inside a panic report: the message lines gathered so far.
     panic: Option<Vec<String>>,
     in_backtrace: bool,
@@ -82,7 +69,7 @@ struct Worker {
 
 impl Worker {
     fn new(state: Arc<PumpState>) -> Self {
-        Self { state, stdout_buf: String::new(), stderr_buf: String::new(), content: None, panic: None, in_backtrace: false }
+        Self { state, stdout_buf: String::new(), stderr_buf: String::new(), markers: Decoder::new(), panic: None, in_backtrace: false }
     }
 
     fn run(mut self, stdout: Receiver<String>, stderr: Receiver<String>, flush_rx: Receiver<Sender<()>>) {
@@ -149,40 +136,17 @@ impl Worker {
             }
             return self.stderr_line(rest[crate::child_output::STDERR_MARK.len()..].to_string());
         }
-        if let Some(content) = &mut self.content {
-            if line == "KUBERNEL_END_CONTENT" {
-                let content = self.content.take().expect("checked");
-                self.emit_content(content);
-            } else {
-                if !content.body.is_empty() {
-                    content.body.push('\n');
-                }
-                content.body.push_str(&line);
-            }
-            return;
-        }
-        if let Some(spec) = line.strip_prefix("KUBERNEL_BEGIN_CONTENT ") {
-            let mut words = spec.split_whitespace();
-            let mime = words.next().unwrap_or("text/plain").to_string();
-            let mut content = Content { mime, display_id: None, update: false, body: String::new() };
-            for word in words {
-                if let Some(id) = word.strip_prefix("display_id=") {
-                    content.display_id = Some(id.to_string());
-                } else if word == "update" {
-                    content.update = true;
+        match self.markers.line(&line) {
+            None => {}
+            Some(Event::Text(text)) => self.push_line(StreamName::Stdout, &text),
+            Some(Event::Display { mime, display_id, update, body }) => self.emit_content(mime, display_id, update, body),
+            Some(Event::Clear { wait }) => {
+                self.flush_all();
+                if let Some(sink) = self.sink() {
+                    sink.clear_output(wait);
                 }
             }
-            self.content = Some(content);
-            return;
         }
-        if let Some(rest) = line.strip_prefix("KUBERNEL_CLEAR_OUTPUT") {
-            self.flush_all();
-            if let Some(sink) = self.sink() {
-                sink.clear_output(rest.trim() == "wait");
-            }
-            return;
-        }
-        self.push_line(StreamName::Stdout, &line);
     }
 
     fn stderr_line(&mut self, line: String) {
@@ -240,11 +204,11 @@ impl Worker {
         }
     }
 
-    fn emit_content(&mut self, content: Content) {
+    fn emit_content(&mut self, mime: String, display_id: Option<String>, update: bool, body: String) {
         self.flush_all();
         let Some(sink) = self.sink() else { return };
-        let bundle = MimeBundle::new().with(&content.mime, content_value(&content.mime, content.body));
-        match (&content.display_id, content.update) {
+        let bundle = MimeBundle::new().with(&mime, content_value(&mime, body));
+        match (&display_id, update) {
             (Some(id), true) => sink.update_display(bundle, id),
             (id, _) => sink.display(bundle, id.as_deref()),
         }
@@ -267,14 +231,4 @@ impl Worker {
         self.flush_stream(StreamName::Stdout);
         self.flush_stream(StreamName::Stderr);
     }
-}
-
-/// JSON MIME types carry JSON values; everything else is text.
-pub fn content_value(mime: &str, body: String) -> serde_json::Value {
-    if mime == "application/json" || mime.ends_with("+json") {
-        if let Ok(value) = serde_json::from_str(&body) {
-            return value;
-        }
-    }
-    serde_json::Value::String(body)
 }

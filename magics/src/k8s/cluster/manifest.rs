@@ -1,7 +1,7 @@
 //! Manifests: splitting YAML (or JSON) text into documents, each parsed to a JSON value with the
 //! line it starts on, so that an error names the line a person sees. Pure, tested without a cluster.
 
-use crate::registry::MagicError;
+use super::error::ClusterError;
 use serde_json::Value;
 
 /// One object of a manifest, with where it came from.
@@ -73,13 +73,13 @@ fn yaml_error(err: &serde_saphyr::Error) -> (Option<usize>, String) {
 
 /// Parses every document of `text` (from `source`), expanding `kind: List` into its items.
 /// Lines are counted from 1 at the start of `text`.
-pub fn parse(text: &str, source: &str) -> Result<Vec<Doc>, MagicError> {
+pub fn parse(text: &str, source: &str) -> Result<Vec<Doc>, ClusterError> {
     parse_from(text, source, 1)
 }
 
 /// As [`parse`], with `first_line` the number of the text's first line (a cell body starts on
 /// the line after `%%k8s apply`, and people read the cell's own line numbers).
-pub fn parse_from(text: &str, source: &str, first_line: usize) -> Result<Vec<Doc>, MagicError> {
+pub fn parse_from(text: &str, source: &str, first_line: usize) -> Result<Vec<Doc>, ClusterError> {
     let mut out = Vec::new();
     for (start, doc) in split_documents(text) {
         let start = start + first_line - 1;
@@ -88,7 +88,7 @@ pub fn parse_from(text: &str, source: &str, first_line: usize) -> Result<Vec<Doc
             Err(e) => {
                 let (line, msg) = yaml_error(&e);
                 let line = line.map(|l| l + start - 1).unwrap_or(start);
-                return Err(MagicError::new("YAMLError", format!("{source} line {line}: {msg}")));
+                return Err(ClusterError::Manifest(format!("{source} line {line}: {msg}")));
             }
         };
         if value.is_null() {
@@ -96,7 +96,7 @@ pub fn parse_from(text: &str, source: &str, first_line: usize) -> Result<Vec<Doc
         }
         let place = format!("{source} line {start}");
         if !value.is_object() {
-            return Err(MagicError::new("YAMLError", format!("{place}: a document must be a mapping with apiVersion and kind")));
+            return Err(ClusterError::Manifest(format!("{place}: a document must be a mapping with apiVersion and kind")));
         }
         if value["kind"] == "List" && value["items"].is_array() {
             for item in value["items"].as_array().cloned().unwrap_or_default() {
@@ -109,17 +109,18 @@ pub fn parse_from(text: &str, source: &str, first_line: usize) -> Result<Vec<Doc
     Ok(out)
 }
 
-fn checked(doc: Doc) -> Result<Doc, MagicError> {
+fn checked(doc: Doc) -> Result<Doc, ClusterError> {
     for field in ["apiVersion", "kind"] {
         if !doc.value[field].is_string() {
-            return Err(MagicError::new("YAMLError", format!("{}: the document has no {field}", doc.place())));
+            return Err(ClusterError::Manifest(format!("{}: the document has no {field}", doc.place())));
         }
     }
     if !doc.value["metadata"]["name"].is_string() {
-        return Err(MagicError::new(
-            "YAMLError",
-            format!("{}: the {} has no metadata.name", doc.place(), doc.value["kind"].as_str().unwrap_or("object")),
-        ));
+        return Err(ClusterError::Manifest(format!(
+            "{}: the {} has no metadata.name",
+            doc.place(),
+            doc.value["kind"].as_str().unwrap_or("object")
+        )));
     }
     Ok(doc)
 }
@@ -152,17 +153,17 @@ mod tests {
     fn yaml_error_names_the_line() {
         let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n  data: 1\n";
         let err = parse(bad, "the cell").unwrap_err();
-        assert_eq!(err.ename, "YAMLError");
-        assert!(err.message.starts_with("the cell line "), "{}", err.message);
-        let line: usize = err.message["the cell line ".len()..].split(':').next().unwrap().parse().unwrap();
-        assert!((9..=11).contains(&line), "{}", err.message);
-        assert!(!err.message.contains('\n'), "{}", err.message);
+        assert_eq!(err.ename(), "YAMLError");
+        assert!(err.to_string().starts_with("the cell line "), "{}", err.to_string());
+        let line: usize = err.to_string()["the cell line ".len()..].split(':').next().unwrap().parse().unwrap();
+        assert!((9..=11).contains(&line), "{}", err.to_string());
+        assert!(!err.to_string().contains('\n'), "{}", err.to_string());
     }
 
     #[test]
     fn cell_lines_count_the_magic_line() {
         let err = parse_from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n  k: w\n", "the cell", 2).unwrap_err();
-        assert_eq!(err.message, "the cell line 8: duplicate mapping key: k");
+        assert_eq!(err.to_string(), "the cell line 8: duplicate mapping key: k");
         let docs = parse_from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n", "the cell", 2).unwrap();
         assert_eq!(docs[0].line, 2);
     }
@@ -170,11 +171,11 @@ mod tests {
     #[test]
     fn missing_fields() {
         let err = parse("apiVersion: v1\nmetadata:\n  name: x\n", "the cell").unwrap_err();
-        assert_eq!(err.message, "the cell line 1: the document has no kind");
+        assert_eq!(err.to_string(), "the cell line 1: the document has no kind");
         let err = parse("apiVersion: v1\nkind: ConfigMap\n", "the cell").unwrap_err();
-        assert_eq!(err.message, "the cell line 1: the ConfigMap has no metadata.name");
+        assert_eq!(err.to_string(), "the cell line 1: the ConfigMap has no metadata.name");
         let err = parse("- a\n- b\n", "the cell").unwrap_err();
-        assert!(err.message.contains("must be a mapping"));
+        assert!(err.to_string().contains("must be a mapping"));
     }
 
     #[test]

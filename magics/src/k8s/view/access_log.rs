@@ -2,9 +2,9 @@
 //! way ngxtop shows them: totals, requests per second, and counts by status and by path. Pure:
 //! lines in, tables out.
 
-use super::render::Table;
-use crate::builtin::escape_html;
-use crate::sink::MimeBundle;
+use super::table::Table;
+use output::escape_html;
+use output::MimeBundle;
 use chrono::{DateTime, FixedOffset};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 

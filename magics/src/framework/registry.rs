@@ -1,7 +1,8 @@
 //! The registry of magics: lookup by name or alias, help, and "did you mean" for unknown names.
 
-use crate::parse::{MagicCall, MagicKind};
-use crate::sink::{InputReader, MimeBundle, OutputSink};
+use super::notebook::Notebook;
+use super::parse::{MagicCall, MagicKind};
+use output::{InputReader, MimeBundle, OutputSink};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -50,6 +51,8 @@ pub struct MagicContext<'a> {
     /// The frontend's input box, for commands that read stdin.
     pub input: Arc<dyn InputReader>,
     pub registry: &'a Registry,
+    /// The notebook's Rust session: what it has defined, and binding values into variables.
+    pub notebook: Arc<dyn Notebook>,
 }
 
 pub trait Magic: Send + Sync {
@@ -83,13 +86,6 @@ impl Registry {
         Self::default()
     }
 
-    /// A registry with the magics every kernel has (`%lsmagic`, `%help`, `%clear`).
-    pub fn with_builtins() -> Self {
-        let mut registry = Self::new();
-        crate::builtin::register(&mut registry);
-        registry
-    }
-
     pub fn register(&mut self, magic: Arc<dyn Magic>) {
         for alias in magic.aliases() {
             self.aliases.insert(alias, magic.name());
@@ -114,7 +110,7 @@ impl Registry {
     /// The known name closest to `name`, if it is close enough to be a likely typo.
     pub fn closest(&self, name: &str) -> Option<&'static str> {
         let names: Vec<&'static str> = self.names().collect();
-        crate::spelling::closest(name, names.into_iter())
+        super::spelling::closest(name, names.into_iter())
     }
 
     pub fn unknown_error(&self, call: &MagicCall) -> MagicError {
@@ -137,6 +133,7 @@ impl Registry {
         call: MagicCall,
         sink: Arc<dyn OutputSink>,
         input: Arc<dyn InputReader>,
+        notebook: Arc<dyn Notebook>,
     ) -> Result<MagicOutput, MagicError> {
         let Some(magic) = self.get(&call.name).cloned() else {
             return Err(self.unknown_error(&call));
@@ -155,15 +152,16 @@ impl Registry {
                 magic.name()
             )));
         }
-        magic.run(call, MagicContext { sink, input, registry: self }).await
+        magic.run(call, MagicContext { sink, input, registry: self, notebook }).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::split_cell;
-    use crate::sink::RecordingSink;
+    use crate::framework::notebook::NoNotebook;
+    use crate::framework::parse::split_cell;
+    use output::{NoInput, RecordingSink};
 
     fn call(code: &str) -> MagicCall {
         match split_cell(code, &|_| false).unwrap().remove(0) {
@@ -174,7 +172,7 @@ mod tests {
 
     #[test]
     fn unknown_magic_names_the_closest() {
-        let registry = Registry::with_builtins();
+        let registry = crate::registry();
         let err = registry.unknown_error(&call("%lsmagik"));
         assert_eq!(err.ename, "UnknownMagic");
         assert!(err.message.contains("Did you mean %lsmagic?"), "{}", err.message);
@@ -184,10 +182,10 @@ mod tests {
 
     #[test]
     fn help_request_pages_the_help() {
-        let registry = Registry::with_builtins();
+        let registry = crate::registry();
         let sink = Arc::new(RecordingSink::default());
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let out = rt.block_on(registry.run(call("%lsmagic?"), sink, Arc::new(crate::sink::NoInput))).unwrap();
+        let out = rt.block_on(registry.run(call("%lsmagic?"), sink, Arc::new(NoInput), Arc::new(NoNotebook))).unwrap();
         let MagicOutput::Page(page) = out else { panic!("{out:?}") };
         assert!(page.text().unwrap().contains("lsmagic"));
     }

@@ -1,54 +1,81 @@
 //! `top pods|nodes`: CPU and memory in use, from the metrics API (metrics.k8s.io, served by
 //! metrics-server), with a clear message where it is missing or has no figures yet.
 
-use super::args::Args;
-use super::client::Conn;
-use super::ops::{api_for, result, to_value, Session};
-use super::render;
-use crate::registry::{MagicError, MagicOutput};
-use crate::sink::MimeBundle;
+use super::flags::{Parsed, UsageError};
+use super::{plan, result, About, Completing, Cx, Plan, Planned, Verb};
+use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
+use crate::k8s::cluster::objects::{api_for, to_value};
+use crate::k8s::cluster::{ClusterError, Conn, Kind, Scope};
+use crate::k8s::view::quantity::{cpu_text, memory_text, parse_quantity};
+use crate::k8s::view::{name_of, Table};
 use kube::api::ListParams;
+use output::MimeBundle;
 use serde_json::Value;
 
-/// A Kubernetes quantity ("250m", "1.5", "128974848", "129e6", "123Mi", "1G") in base units
-/// (cores or bytes).
-pub fn parse_quantity(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let split = q.find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E').unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let n: f64 = number.parse().ok()?;
-    let scale = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024f64.powi(4),
-        _ => return None,
-    };
-    Some(n * scale)
+pub struct Top;
+
+const ABOUT: About = About {
+    name: "top",
+    flags: &["--namespace", "--all-namespaces", "--selector", "--context", "--kubeconfig"],
+    help: "  %k8s top pods [NAME] [-n NS | -A] [-l SELECTOR] | top nodes   CPU and memory in use (metrics-server)",
+    body: None,
+    takes_command: false,
+};
+
+struct Options {
+    /// "pods" or "nodes"
+    what: String,
+    name: Option<String>,
+    all_namespaces: bool,
+    selector: Option<String>,
+    scope: Scope,
 }
 
-/// kubectl's way: CPU in millicores rounded up, memory in MiB rounded down.
-pub fn cpu_text(cores: f64) -> String {
-    format!("{}m", (cores * 1000.0 - 1e-9).ceil().max(0.0) as i64)
+impl Verb for Top {
+    fn about(&self) -> &'static About {
+        &ABOUT
+    }
+    fn plan(&self, p: Parsed, _body: bool) -> Result<Box<dyn Planned>, UsageError> {
+        let what = match p.positional.first().map(String::as_str) {
+            Some("pods" | "pod" | "po") if p.positional.len() <= 2 => "pods",
+            Some("nodes" | "node" | "no") if p.positional.len() <= 2 => {
+                if p.has("--namespace") || p.has("--all-namespaces") {
+                    return Err(p.usage("nodes have no namespace"));
+                }
+                "nodes"
+            }
+            _ => return Err(p.usage("write top pods [NAME] or top nodes [NAME]")),
+        };
+        plan(Options {
+            what: what.to_string(),
+            name: p.positional.get(1).cloned(),
+            all_namespaces: p.has("--all-namespaces"),
+            selector: p.text("--selector"),
+            scope: p.scope(),
+        })
+    }
+    fn complete<'a>(&'a self, cx: &'a Completing<'a>) -> MagicFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            match cx.positional.as_slice() {
+                [] => vec!["pods".into(), "nodes".into()],
+                [kind] => cx.names(kind).await,
+                _ => Vec::new(),
+            }
+        })
+    }
 }
 
-pub fn memory_text(bytes: f64) -> String {
-    format!("{}Mi", (bytes / (1024.0 * 1024.0)).floor() as i64)
+impl Plan for Options {
+    async fn run(&self, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
+        top(self, cx).await
+    }
 }
 
 fn unavailable(message: impl Into<String>) -> MagicError {
     MagicError::new("MetricsUnavailable", message)
 }
 
-async fn metrics_kind(conn: &Conn, plural: &str) -> Result<super::client::Kind, MagicError> {
+async fn metrics_kind(conn: &Conn, plural: &str) -> Result<Kind, MagicError> {
     let catalog = conn.catalog().await?;
     catalog
         .kinds
@@ -60,22 +87,23 @@ async fn metrics_kind(conn: &Conn, plural: &str) -> Result<super::client::Kind, 
         })
 }
 
-fn not_ready(e: MagicError) -> MagicError {
-    if e.ename == "ServiceUnavailable" || e.message.contains("503") || e.message.to_lowercase().contains("unavailable") {
+fn not_ready(e: ClusterError) -> MagicError {
+    let text = e.to_string();
+    if text.contains("503") || text.to_lowercase().contains("unavailable") {
         unavailable("the metrics API is not answering yet; metrics-server needs about a minute after it starts")
     } else {
-        e
+        e.into()
     }
 }
 
-pub async fn top(session: &Session, a: &Args) -> Result<MagicOutput, MagicError> {
-    let (conn, ns) = session.for_call(a).await?;
-    let what = a.positional[0].as_str();
+async fn top(a: &Options, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
+    let (conn, ns) = cx.session.for_call(&a.scope).await?;
+    let what = a.what.as_str();
     let kind = metrics_kind(&conn, what).await?;
     let ar = kind.api_resource();
     let scope = if what == "pods" && !a.all_namespaces { Some(ns.as_str()) } else { None };
     let api = api_for(&conn, &kind, scope);
-    let mut items: Vec<Value> = match a.positional.get(1) {
+    let mut items: Vec<Value> = match a.name.as_ref() {
         Some(name) => vec![to_value(conn.call(&format!("get {what} metrics {name}"), api.get(name)).await.map_err(not_ready)?, &ar)],
         None => {
             let mut lp = ListParams::default();
@@ -86,7 +114,7 @@ pub async fn top(session: &Session, a: &Args) -> Result<MagicOutput, MagicError>
             list.items.into_iter().map(|o| to_value(o, &ar)).collect()
         }
     };
-    items.sort_by_key(|v| (v["metadata"]["namespace"].as_str().unwrap_or_default().to_string(), render::name_of(v)));
+    items.sort_by_key(|v| (v["metadata"]["namespace"].as_str().unwrap_or_default().to_string(), name_of(v)));
     if what == "nodes" {
         return nodes(&conn, items).await;
     }
@@ -109,14 +137,14 @@ pub async fn top(session: &Session, a: &Args) -> Result<MagicOutput, MagicError>
     if with_ns {
         headers.insert(0, "NAMESPACE");
     }
-    let mut t = render::Table::new(&headers);
+    let mut t = Table::new(&headers);
     for pod in &items {
         let (mut cpu, mut mem) = (0.0, 0.0);
         for c in pod["containers"].as_array().into_iter().flatten() {
             cpu += c["usage"]["cpu"].as_str().and_then(parse_quantity).unwrap_or(0.0);
             mem += c["usage"]["memory"].as_str().and_then(parse_quantity).unwrap_or(0.0);
         }
-        let mut row = vec![render::name_of(pod), cpu_text(cpu), memory_text(mem)];
+        let mut row = vec![name_of(pod), cpu_text(cpu), memory_text(mem)];
         if with_ns {
             row.insert(0, pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string());
         }
@@ -133,12 +161,12 @@ async fn nodes(conn: &Conn, items: Vec<Value>) -> Result<MagicOutput, MagicError
     let ar = nodes_kind.api_resource();
     let list = conn.call("list nodes", api_for(conn, &nodes_kind, None).list(&ListParams::default())).await?;
     let nodes: Vec<Value> = list.items.into_iter().map(|o| to_value(o, &ar)).collect();
-    let mut t = render::Table::new(&["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]);
+    let mut t = Table::new(&["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]);
     for m in &items {
-        let name = render::name_of(m);
+        let name = name_of(m);
         let cpu = m["usage"]["cpu"].as_str().and_then(parse_quantity).unwrap_or(0.0);
         let mem = m["usage"]["memory"].as_str().and_then(parse_quantity).unwrap_or(0.0);
-        let node = nodes.iter().find(|n| render::name_of(n) == name);
+        let node = nodes.iter().find(|n| name_of(n) == name);
         let of = |key: &str, used: f64| {
             node.and_then(|n| n["status"]["allocatable"][key].as_str())
                 .and_then(parse_quantity)
@@ -153,21 +181,13 @@ async fn nodes(conn: &Conn, items: Vec<Value>) -> Result<MagicOutput, MagicError
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::refused;
     use super::*;
 
     #[test]
-    fn quantities_in_base_units() {
-        assert_eq!(parse_quantity("250m"), Some(0.25));
-        assert_eq!(parse_quantity("2"), Some(2.0));
-        assert_eq!(parse_quantity("1500000n"), Some(0.0015));
-        assert_eq!(parse_quantity("128Mi"), Some(134217728.0));
-        assert_eq!(parse_quantity("129e6"), Some(129e6));
-        assert_eq!(parse_quantity("1G"), Some(1e9));
-        assert_eq!(parse_quantity("12x"), None);
-        assert_eq!(cpu_text(0.0015), "2m");
-        assert_eq!(cpu_text(0.0012), "2m", "rounded up, as kubectl does");
-        assert_eq!(cpu_text(0.25), "250m");
-        assert_eq!(memory_text(134217728.0 + 900_000.0), "128Mi", "rounded down");
-        assert_eq!(memory_text(134217728.0), "128Mi");
+    fn pods_or_nodes() {
+        assert_eq!(refused(&Top, "po", false), "");
+        assert_eq!(refused(&Top, "nodes -n x", false), "%k8s top: nodes have no namespace");
+        assert!(refused(&Top, "services", false).contains("write top pods"));
     }
 }

@@ -2,7 +2,7 @@
 //! things change, at most every 250 ms. If the cell stops (interrupted, or an error) before the
 //! display's last word, the display says so instead of looking live for ever.
 
-use crate::sink::{MimeBundle, OutputSink};
+use output::{MimeBundle, OutputSink};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -64,7 +64,7 @@ pub fn with_note(bundle: &MimeBundle, note: &str) -> MimeBundle {
         out = out.with("text/plain", format!("{}\n({note})", text.trim_end()));
     }
     if let Some(html) = bundle.data.get("text/html").and_then(|v| v.as_str()) {
-        out = out.with("text/html", format!("{html}<div><i>({})</i></div>", crate::builtin::escape_html(note)));
+        out = out.with("text/html", format!("{html}<div><i>({})</i></div>", output::escape_html(note)));
     }
     out
 }
@@ -81,7 +81,7 @@ impl Drop for LiveLine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::{RecordingSink, SinkEvent};
+    use output::{RecordingSink, SinkEvent};
 
     #[test]
     fn an_unfinished_display_says_it_was_stopped() {

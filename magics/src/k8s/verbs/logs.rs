@@ -1,64 +1,124 @@
-//! `logs`: the logs of a pod or of every pod of a workload, interleaved by time; `-f` follows
-//! them live; `--stats` turns an access log into live request statistics.
+//! `logs`: the logs of a pod or of every pod of a workload, interleaved by time with a prefix per
+//! pod; `-f` follows them live; `--stats` turns an access log into live request statistics.
 
-use super::access_log::Stats;
-use super::args::Args;
-use super::client::Conn;
-use super::ops::{api_for, kind_ref, to_value, Session};
-use super::render;
-use super::live::LiveLine;
-use crate::registry::{MagicError, MagicOutput};
-use crate::sink::{OutputSink, StreamName};
+use super::flags::{split_kind_names, Parsed, UsageError};
+use super::{plan, About, Completing, Cx, Plan, Planned, Verb};
+use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
+use crate::k8s::cluster::pods::{pods_of, PickError};
+use crate::k8s::cluster::{Conn, Scope};
+use crate::k8s::view::access_log::Stats;
+use crate::k8s::view::{human_duration, LiveLine};
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, LogParams};
+use kube::api::{Api, LogParams};
+use output::{OutputSink, StreamName};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The pods behind a pod name, a workload (deploy/NAME, job/NAME, sts/, ds/, rs/) or -l.
-async fn pods_of(conn: &Conn, ns: &str, a: &Args) -> Result<(Vec<k8s_openapi::api::core::v1::Pod>, String), MagicError> {
-    let pods: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
-    let by_selector = |sel: String, what: String| async move {
-        let list = conn.call("list pods", pods.list(&ListParams::default().labels(&sel))).await?;
-        Ok::<_, MagicError>((list.items, what))
-    };
-    match a.positional.as_slice() {
-        [] => {
-            let sel = a.selector.clone().unwrap_or_default();
-            by_selector(sel.clone(), format!("pods with {sel}")).await
-        }
-        [name] => {
-            let api: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
-            let pod = conn.call(&format!("get pod {name}"), api.get(name)).await?;
-            Ok((vec![pod], format!("pod {name}")))
-        }
-        [kind, name, ..] => {
-            let kind = conn.kind(kind).await?;
-            if kind.plural == "pods" {
-                let api: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
-                let pod = conn.call(&format!("get pod {name}"), api.get(name)).await?;
-                return Ok((vec![pod], format!("pod {name}")));
+pub struct Logs;
+
+const ABOUT: About = About {
+    name: "logs",
+    flags: &[
+        "--namespace",
+        "--selector",
+        "--container",
+        "--tail",
+        "--since",
+        "--prefix",
+        "--follow",
+        "--stats",
+        "--timeout",
+        "--context",
+        "--kubeconfig",
+    ],
+    help: "  %k8s logs POD | deploy/NAME | job/NAME | -l SELECTOR [-c CONTAINER] [--tail N] [--since 5m] [--prefix]
+        the logs; the pods of a workload are interleaved by time, each line with its pod
+  %k8s logs ... -f [--timeout 30s]      follow: new lines as they come, until the timeout or an interrupt
+  %k8s logs ... --stats [--timeout 30s] live request statistics of a web server's access log
+        (requests, requests/s, by status, by path, by client), refreshed in place, as ngxtop does",
+    body: None,
+    takes_command: false,
+};
+
+struct Options {
+    positional: Vec<String>,
+    selector: Option<String>,
+    container: Option<String>,
+    tail: Option<i64>,
+    since: Option<Duration>,
+    prefix: bool,
+    follow: bool,
+    stats: bool,
+    timeout: Option<Duration>,
+    scope: Scope,
+}
+
+impl Verb for Logs {
+    fn about(&self) -> &'static About {
+        &ABOUT
+    }
+    fn plan(&self, mut p: Parsed, _body: bool) -> Result<Box<dyn Planned>, UsageError> {
+        plan(Options::read(&mut p)?)
+    }
+    fn complete<'a>(&'a self, cx: &'a Completing<'a>) -> MagicFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            match cx.positional.first() {
+                None if cx.current.contains('/') => cx.workload_names(&[]).await,
+                None => {
+                    let mut v = cx.names("pods").await;
+                    v.extend(["deploy/", "job/", "sts/", "ds/"].iter().map(|s| s.to_string()));
+                    v
+                }
+                Some(_) => Vec::new(),
             }
-            let obj = conn.call(&format!("get {} {name}", kind.plural), api_for(conn, &kind, Some(ns)).get(name)).await?;
-            let obj = to_value(obj, &kind.api_resource());
-            let sel = render::labels_text(&obj["spec"]["selector"]["matchLabels"]);
-            if sel.is_empty() {
-                return Err(MagicError::usage(format!(
-                    "%k8s logs: {}/{name} has no pod selector; name a pod or use -l",
-                    kind_ref(&kind)
-                )));
-            }
-            by_selector(sel, format!("{}/{name}", kind_ref(&kind))).await
+        })
+    }
+}
+
+impl Options {
+    fn read(p: &mut Parsed) -> Result<Options, UsageError> {
+        split_kind_names(p)?;
+        let o = Options {
+            positional: p.positional.clone(),
+            selector: p.text("--selector"),
+            container: p.text("--container"),
+            tail: p.number("--tail"),
+            since: p.duration("--since"),
+            prefix: p.has("--prefix"),
+            follow: p.has("--follow"),
+            stats: p.has("--stats"),
+            timeout: p.duration("--timeout"),
+            scope: p.scope(),
+        };
+        if o.timeout.is_some() && !o.follow && !o.stats {
+            return Err(p.usage("--timeout goes with -f or --stats"));
         }
+        match (o.positional.len(), o.selector.is_some()) {
+            (0, false) => Err(p.usage("whose logs? POD, deploy/NAME (or job/, sts/, ds/, rs/) or -l SELECTOR")),
+            (0, true) | (1, false) | (2, false) => Ok(o),
+            (_, true) => Err(p.usage("give a pod or workload, or -l, not both")),
+            _ => Err(p.usage("one pod or workload at a time")),
+        }
+    }
+}
+
+impl Plan for Options {
+    async fn run(&self, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
+        logs(self, cx).await
     }
 }
 
 /// Logs of one pod or of all the pods of a workload; several pods are interleaved by time, each
 /// line prefixed with its pod and container.
-pub async fn logs(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
-    let (conn, ns) = session.for_call(a).await?;
-    let (mut pods, what) = pods_of(&conn, &ns, a).await?;
+async fn logs(a: &Options, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
+    let sink = cx.sink;
+    let (conn, ns) = cx.session.for_call(&a.scope).await?;
+    let (mut pods, what) = pods_of(&conn, &ns, &a.positional, a.selector.as_deref()).await.map_err(|e| match e {
+        PickError::NoSelector(what) => MagicError::usage(format!("%k8s logs: {what} has no pod selector; name a pod or use -l")),
+        PickError::Cluster(e) => e.into(),
+    })?;
     if pods.is_empty() {
         return Err(MagicError::new("NotFound", format!("no pods for {what} in namespace {ns}")));
     }
@@ -88,9 +148,8 @@ pub async fn logs(session: &Session, a: &Args, sink: &Arc<dyn OutputSink>) -> Re
     Ok(MagicOutput::None)
 }
 
-
 /// The pod's name, the container whose logs are read (-c, or the first), and the request.
-fn log_request(pod: &Pod, a: &Args, follow: bool, timestamps: bool) -> (String, Option<String>, LogParams) {
+fn log_request(pod: &Pod, a: &Options, follow: bool, timestamps: bool) -> (String, Option<String>, LogParams) {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let container = a.container.clone().or_else(|| pod.spec.as_ref().and_then(|s| s.containers.first()).map(|c| c.name.clone()));
     let lp = LogParams {
@@ -111,7 +170,7 @@ const REDRAW: Duration = Duration::from_millis(500);
 
 /// `-f` and `--stats`: follows the logs of `pods` until `--timeout`, an interrupt, or every
 /// stream ends.
-async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Options, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
     let several = pods.len() > 1 || a.prefix;
     let api: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
@@ -173,7 +232,7 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
                 }
                 let state = match (over, ended) {
                     (true, true) => "the logs ended".to_string(),
-                    (true, false) => format!("stopped after {}", render::human_duration(a.timeout.unwrap_or_default().as_secs() as i64)),
+                    (true, false) => format!("stopped after {}", human_duration(a.timeout.unwrap_or_default().as_secs() as i64)),
                     _ => "following, refreshed every 0.5 s".to_string(),
                 };
                 let view = stats.bundle(&title, now, &state);
@@ -197,5 +256,38 @@ async fn follow(conn: &Conn, ns: &str, pods: &[Pod], what: &str, a: &Args, sink:
         }
         next_flush = Instant::now() + if stats.is_some() { REDRAW } else { BATCH };
         first_batch = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(line: &str) -> Result<Options, UsageError> {
+        Options::read(&mut super::super::tests::parsed(&Logs, line)?)
+    }
+
+    #[test]
+    fn logs_follow_and_stats() {
+        let a = p("deploy/web -f --timeout 5s").unwrap();
+        assert!(a.follow);
+        assert_eq!(a.timeout, Some(std::time::Duration::from_secs(5)));
+        assert!(p("deploy/web --stats").unwrap().stats);
+        assert_eq!(p("deploy/web --timeout 5s").err().unwrap().0, "%k8s logs: --timeout goes with -f or --stats");
+    }
+
+    #[test]
+    fn logs_flags() {
+        let a = p("deploy/web -c nginx --tail 20 --since 5m --prefix").unwrap();
+        assert_eq!(a.positional, vec!["deploy", "web"]);
+        assert_eq!(a.container.as_deref(), Some("nginx"));
+        assert_eq!(a.tail, Some(20));
+        assert_eq!(a.since, Some(std::time::Duration::from_secs(300)));
+        assert!(a.prefix);
+        assert_eq!(p("web-1").unwrap().positional, vec!["web-1"]);
+        assert!(p("-l app=web").is_ok());
+        assert!(p("").err().unwrap().0.contains("whose logs?"));
+        assert_eq!(p("web --tail x").err().unwrap().0, "%k8s logs: --tail 'x' is not a number of lines");
+        assert_eq!(p("web -c").err().unwrap().0, "%k8s logs: -c needs a container name");
     }
 }

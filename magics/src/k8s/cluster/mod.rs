@@ -1,0 +1,17 @@
+//! The cluster layer of `%k8s`, on kube: connecting (kubeconfig, contexts, in-cluster), the
+//! session's connection and namespace, discovery and the kind catalogue, objects of any kind,
+//! manifests, finding pods, and typed errors. It knows nothing of magics or cells.
+
+pub mod connection;
+pub mod discovery;
+pub mod error;
+pub mod kinds;
+pub mod manifest;
+pub mod objects;
+pub mod pods;
+pub mod session;
+
+pub use connection::{Conn, Target};
+pub use kinds::{Catalog, Kind};
+pub use error::ClusterError;
+pub use session::{Scope, Session};

@@ -1,0 +1,315 @@
+//! `get`: kubectl's tables for built-in kinds and custom resources, `-o wide|yaml|json|name`,
+//! several kinds at once (`get deploy,svc`), and `-w`: the table kept up to date in place.
+
+use super::flags::{split_kind_names, Parsed, UsageError};
+use super::{plan, result, About, Completing, Cx, Plan, Planned, Verb};
+use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
+use crate::k8s::cluster::objects::{api_for, fetch, kind_ref};
+use crate::k8s::cluster::{Conn, Kind, Scope};
+use crate::k8s::view::documents::{as_document, json_bundle, names_bundle, yaml_bundle};
+use crate::k8s::view::{human_duration, table, LiveLine};
+use crate::k8s::watch::{Wake, Watch};
+use chrono::Utc;
+use kube::runtime::watcher::Config;
+use output::{escape_html, MimeBundle, OutputSink};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub struct Get;
+
+const ABOUT: About = About {
+    name: "get",
+    flags: &["--namespace", "--all-namespaces", "--selector", "--output", "--watch", "--timeout", "--context", "--kubeconfig"],
+    help: "  %k8s get KIND [NAME...] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
+        a table with kubectl's columns; KIND is a name, a short name (po, deploy, svc, rs, ns,
+        no, cm, sa, ing, job, ds, sts, ...) or a custom resource; KIND/NAME and KIND,KIND work too
+  %k8s get KIND [NAME] -w [--timeout 5m]
+        the table, updated in place as things change, until interrupted or the timeout",
+    body: None,
+    takes_command: false,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Wide,
+    Yaml,
+    Json,
+    Name,
+}
+
+impl Output {
+    pub fn of(p: &Parsed) -> Output {
+        match p.text("--output").as_deref() {
+            Some("wide") => Output::Wide,
+            Some("yaml") => Output::Yaml,
+            Some("json") => Output::Json,
+            Some("name") => Output::Name,
+            _ => Output::Table,
+        }
+    }
+}
+
+/// The objects a `get` or `describe` names: a kind (or kinds, for get), names or a selector.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub kind: String,
+    pub names: Vec<String>,
+    pub selector: Option<String>,
+    pub all_namespaces: bool,
+    pub scope: Scope,
+}
+
+impl Selection {
+    /// Reads KIND [NAME...] | KIND/NAME... with -l, -A and -n; the checks get and describe share.
+    pub fn read(p: &mut Parsed) -> Result<Selection, UsageError> {
+        split_kind_names(p)?;
+        let Some(kind) = p.positional.first().cloned() else {
+            return Err(p.usage("which kind? e.g. pods, deployments, services, nodes"));
+        };
+        let selector = p.text("--selector");
+        if selector.is_some() && p.positional.len() > 1 {
+            return Err(p.usage("give names or -l, not both"));
+        }
+        Ok(Selection {
+            kind,
+            names: p.positional[1..].to_vec(),
+            selector,
+            all_namespaces: p.has("--all-namespaces"),
+            scope: p.scope(),
+        })
+    }
+
+    pub async fn fetch(&self, conn: &Conn, ns: &str, kind: &str) -> Result<(Kind, Vec<Value>), MagicError> {
+        Ok(fetch(conn, ns, kind, &self.names, self.selector.as_deref(), self.all_namespaces).await?)
+    }
+
+    /// kubectl's words for an empty answer.
+    pub fn nothing_found(&self, kind: &Kind, ns: &str) -> MimeBundle {
+        let text = if kind.namespaced && !self.all_namespaces {
+            format!("No resources found in {ns} namespace.")
+        } else {
+            "No resources found.".to_string()
+        };
+        MimeBundle::plain(text.clone()).with("text/html", format!("<i>{}</i>", escape_html(&text)))
+    }
+}
+
+#[derive(Debug)]
+pub struct Options {
+    pub what: Selection,
+    pub output: Output,
+    pub watch: bool,
+    pub timeout: Option<Duration>,
+}
+
+impl Verb for Get {
+    fn about(&self) -> &'static About {
+        &ABOUT
+    }
+    fn plan(&self, mut p: Parsed, _body: bool) -> Result<Box<dyn Planned>, UsageError> {
+        plan(Options::read(&mut p)?)
+    }
+    fn complete<'a>(&'a self, cx: &'a Completing<'a>) -> MagicFuture<'a, Vec<String>> {
+        Box::pin(cx.kind_then_names())
+    }
+}
+
+impl Options {
+    pub fn read(p: &mut Parsed) -> Result<Options, UsageError> {
+        let what = Selection::read(p)?;
+        let (output, watch, timeout) = (Output::of(p), p.has("--watch"), p.duration("--timeout"));
+        if watch && !matches!(output, Output::Table | Output::Wide) {
+            return Err(p.usage("-w shows a live table; it does not go with -o yaml, json or name"));
+        }
+        if watch && (what.names.len() > 1 || what.kind.contains(',')) {
+            return Err(p.usage("-w watches one kind, and at most one name"));
+        }
+        if timeout.is_some() && !watch {
+            return Err(p.usage("--timeout goes with -w"));
+        }
+        Ok(Options { what, output, watch, timeout })
+    }
+}
+
+impl Plan for Options {
+    async fn run(&self, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
+        let (conn, ns) = cx.session.for_call(&self.what.scope).await?;
+        if self.watch {
+            return self.watch(&conn, &ns, cx.sink).await;
+        }
+        let kinds: Vec<&str> = self.what.kind.split(',').filter(|k| !k.is_empty()).collect();
+        if kinds.len() > 1 {
+            return self.several(&conn, &ns, &kinds).await;
+        }
+        let (kind, objects) = self.what.fetch(&conn, &ns, &self.what.kind).await?;
+        let single = self.what.names.len() == 1;
+        if objects.is_empty() && matches!(self.output, Output::Table | Output::Wide | Output::Name) {
+            return result(self.what.nothing_found(&kind, &ns));
+        }
+        let bundle = match self.output {
+            Output::Table | Output::Wide => {
+                let with_ns = self.what.all_namespaces && kind.namespaced;
+                table(&kind.plural, &objects, self.output == Output::Wide, with_ns, Utc::now()).bundle()
+            }
+            Output::Yaml => yaml_bundle(&as_document(objects, single)),
+            Output::Json => json_bundle(&as_document(objects, single)),
+            Output::Name => names_bundle(&kind.kind, &kind.group, &objects),
+        };
+        result(bundle)
+    }
+}
+
+impl Options {
+    /// `get -w`: the table shown once and replaced in place as the cluster changes, at most
+    /// every 250 ms, until `--timeout` or an interrupt.
+    async fn watch(&self, conn: &Arc<Conn>, ns: &str, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
+        let kind = conn.kind(&self.what.kind).await?;
+        let all = self.what.all_namespaces;
+        let api = api_for(conn, &kind, if all { None } else { Some(ns) });
+        let mut config = Config::default();
+        if let Some(sel) = &self.what.selector {
+            config = config.labels(sel);
+        }
+        if let Some(name) = self.what.names.first() {
+            config = config.fields(&format!("metadata.name={name}"));
+        }
+        let with_ns = all && kind.namespaced;
+        let wide = self.output == Output::Wide;
+        let where_ = if kind.namespaced && !all { format!(" in {ns}") } else { String::new() };
+        let render = |objects: &[&Value], state: &str| {
+            let items: Vec<Value> = objects.iter().map(|v| (*v).clone()).collect();
+            let t = table(&kind.plural, &items, wide, with_ns, Utc::now());
+            let line = format!(
+                "watching {}{where_}: {} {} ({state})",
+                kind.plural,
+                items.len(),
+                if items.len() == 1 { "object" } else { "objects" }
+            );
+            MimeBundle::plain(format!("{}{line}\n", t.to_text()))
+                .with("text/html", format!("{}<div><i>{}</i></div>", t.to_html(), escape_html(&line)))
+        };
+        let mut watch = Watch::new(conn.clone())
+            .until(self.timeout.map(|t| Instant::now() + t))
+            .tick(Duration::from_millis(250));
+        let set = watch.add(&kind.plural, api, kind.api_resource(), config);
+        let mut live: Option<LiveLine> = None;
+        loop {
+            match watch.next().await? {
+                Wake::Deadline => {
+                    let what = self.timeout.map(|t| format!("stopped after {}", human_duration(t.as_secs() as i64))).unwrap_or_default();
+                    if let Some(l) = live.as_mut() {
+                        l.finish(render(&watch.objects(set), &what));
+                    }
+                    return Ok(MagicOutput::None);
+                }
+                Wake::Changed => {
+                    let view = render(&watch.objects(set), "live");
+                    match live.as_mut() {
+                        Some(l) => l.update(view),
+                        None => live = Some(LiveLine::new(sink, view)),
+                    }
+                }
+                Wake::Tick => {
+                    if let Some(l) = live.as_mut() {
+                        l.flush();
+                    }
+                }
+            }
+        }
+    }
+
+    /// `get deploy,svc,pods`: one table per kind (names as kind/name, as kubectl does), or one List.
+    async fn several(&self, conn: &Conn, ns: &str, kinds: &[&str]) -> Result<MagicOutput, MagicError> {
+        if !self.what.names.is_empty() {
+            return Err(MagicError::usage("%k8s get: names go with one kind; write KIND NAME or KIND/NAME"));
+        }
+        let now = Utc::now();
+        let mut all = Vec::new();
+        let mut text = String::new();
+        let mut html = String::new();
+        for typed in kinds {
+            let (kind, objects) = self.what.fetch(conn, ns, typed).await?;
+            if objects.is_empty() {
+                continue;
+            }
+            match self.output {
+                Output::Table | Output::Wide => {
+                    let with_ns = self.what.all_namespaces && kind.namespaced;
+                    let mut t = table(&kind.plural, &objects, self.output == Output::Wide, with_ns, now);
+                    let col = usize::from(with_ns);
+                    for row in &mut t.rows {
+                        row[col] = format!("{}/{}", kind_ref(&kind), row[col]);
+                    }
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    text.push_str(&t.to_text());
+                    html.push_str(&t.to_html());
+                }
+                Output::Name => text.push_str(names_bundle(&kind.kind, &kind.group, &objects).text().unwrap_or_default()),
+                Output::Yaml | Output::Json => all.extend(objects),
+            }
+        }
+        match self.output {
+            Output::Yaml => result(yaml_bundle(&as_document(all, false))),
+            Output::Json => result(json_bundle(&as_document(all, false))),
+            _ if text.is_empty() => {
+                let t = if self.what.all_namespaces {
+                    "No resources found.".to_string()
+                } else {
+                    format!("No resources found in {ns} namespace.")
+                };
+                result(MimeBundle::plain(t))
+            }
+            Output::Name => result(MimeBundle::plain(text)),
+            _ => result(MimeBundle::plain(text).with("text/html", html)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::flags::parse;
+    use super::*;
+
+    fn p(line: &str) -> Result<Options, UsageError> {
+        let args: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        Options::read(&mut parse("get", Get.flags(), false, &args)?)
+    }
+
+    #[test]
+    fn get_with_flags() {
+        let a = p("po -n kube-system -l app=web -o wide").unwrap();
+        assert_eq!(a.what.kind, "po");
+        assert_eq!(a.what.scope.namespace.as_deref(), Some("kube-system"));
+        assert_eq!(a.what.selector.as_deref(), Some("app=web"));
+        assert_eq!(a.output, Output::Wide);
+        assert!(p("").unwrap_err().0.contains("which kind?"));
+        assert!(p("pods -A").unwrap().what.all_namespaces);
+    }
+
+    #[test]
+    fn watch_flags() {
+        let a = p("pods -w --timeout 30s").unwrap();
+        assert!(a.watch);
+        assert_eq!(a.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(p("pods -w --timeout=1m30s").unwrap().timeout, Some(Duration::from_secs(90)));
+        assert_eq!(p("pods -w --timeout 5").unwrap().timeout, Some(Duration::from_secs(5)));
+        assert!(p("pods -w --timeout soon").unwrap_err().0.contains("not a duration"));
+        assert!(p("pods -w -o yaml").unwrap_err().0.contains("live table"));
+        assert!(p("pods --timeout 5s").unwrap_err().0.contains("goes with -w"));
+        assert!(p("pods,svc -w").is_err());
+    }
+
+    #[test]
+    fn kind_slash_name() {
+        let a = p("deploy/web").unwrap();
+        assert_eq!((a.what.kind.as_str(), a.what.names.as_slice()), ("deploy", &["web".to_string()][..]));
+        let a = p("pod/a pod/b").unwrap();
+        assert_eq!(a.what.names, ["a", "b"]);
+        assert!(p("pod/a svc/b").is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! Cell output, shared by everything that writes to a notebook cell: the kernel's evaluator, the
+//! magics, and programs running in pods. It knows nothing of Jupyter messages, sockets, Rust
+//! evaluation or Kubernetes; the kernel turns what reaches a sink into iopub messages.
+
+pub mod html;
+pub mod markers;
+pub mod sink;
+
+pub use html::escape_html;
+pub use sink::{InputReader, MimeBundle, NoInput, OutputSink, RecordingSink, SinkEvent, StreamName};
