@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -66,6 +67,7 @@ impl History {
 
     fn rewrite(&self) {
         let Some(path) = &self.path else { return };
+        make_private(path);
         let text: String = self.entries.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
         let _ = std::fs::write(path, text);
     }
@@ -74,10 +76,8 @@ impl History {
         self.load();
         let entry = Entry { session: self.session, line, source: source.to_string(), output: None };
         if let Some(path) = &self.path {
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            make_private(path);
+            if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path) {
                 let _ = writeln!(file, "{}", serde_json::to_string(&entry).unwrap());
             }
         }
@@ -125,6 +125,24 @@ impl History {
                 found
             }
         }
+    }
+}
+
+/// The history holds whatever cells held (a Secret's stringData in a `%%k8s apply`, say): only
+/// its owner may read it. The file is 0600 and kubernel's own folder 0700, existing ones too;
+/// a folder named by KUBERNEL_HISTORY that is not kubernel's is left as it is.
+fn make_private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        let ours = dir.file_name().is_some_and(|n| n == "kubernel");
+        if !dir.exists() {
+            let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
+        } else if ours {
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    if path.exists() {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     }
 }
 

@@ -6,5 +6,5 @@ pub mod html;
 pub mod markers;
 pub mod sink;
 
-pub use html::escape_html;
+pub use html::{escape_html, html_text};
 pub use sink::{InputReader, MimeBundle, NoInput, OutputSink, RecordingSink, SinkEvent, StreamName};

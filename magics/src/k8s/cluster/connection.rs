@@ -72,6 +72,10 @@ pub async fn connect(target: &Target) -> Result<Conn, ClusterError> {
     };
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = Some(Duration::from_secs(300));
+    // kube retries 429, 503 and 504 by itself, which turns an API server's immediate answer
+    // ("no endpoints available for service", metrics not ready yet) into a long wait that ends
+    // in a timeout; kubectl does not retry, and neither do we.
+    config.default_retry = false;
     if let Some(ns) = &target.namespace {
         config.default_namespace = ns.clone();
     }

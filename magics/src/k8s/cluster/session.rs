@@ -47,6 +47,11 @@ impl Session {
         *self.namespace.lock().unwrap() = Some(namespace.to_string());
     }
 
+    /// The namespace chosen with `use namespace`, if one was.
+    pub fn chosen_namespace(&self) -> Option<String> {
+        self.namespace.lock().unwrap().clone()
+    }
+
     pub fn namespace(&self, conn: &Conn) -> String {
         self.namespace.lock().unwrap().clone().unwrap_or_else(|| conn.namespace.clone())
     }

@@ -9,6 +9,7 @@ use crate::k8s::cluster::objects::{api_for, kind_ref, mark_ours, FIELD_MANAGER};
 use crate::k8s::cluster::{Conn, Kind, Scope};
 use kube::api::{Patch, PatchParams};
 use output::StreamName;
+use serde_json::Value;
 
 pub struct Apply;
 
@@ -45,23 +46,59 @@ impl Plan for Options {
         let docs = manifests("apply", &self.files, cx.body, cx.body_line)?;
         let (conn, ns) = cx.session.for_call(&self.scope).await?;
         let planned = resolve(&conn, &docs, self.scope.namespace.as_deref(), &ns).await?;
+        let objects: Vec<(&Doc, Kind, Option<String>, String, Value)> = docs
+            .iter()
+            .zip(planned)
+            .map(|(doc, (kind, ns))| {
+                let mut value = doc.value.clone();
+                let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                mark_ours(&mut value, ns.as_deref());
+                (doc, kind, ns, name, value)
+            })
+            .collect();
+        // One rule: the server checks every document first (a dry run), and a refusal applies
+        // nothing. An object in a namespace that an earlier document makes cannot be checked
+        // before that namespace exists; it is checked when it is applied.
+        let new_namespaces: Vec<&str> =
+            objects.iter().filter(|(_, k, ..)| k.plural == "namespaces" && k.group.is_empty()).map(|(.., n, _)| n.as_str()).collect();
+        let dry = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+        let mut refused: Vec<(String, MagicError)> = Vec::new();
+        for (doc, kind, ns, name, value) in &objects {
+            let api = api_for(&conn, kind, ns.as_deref());
+            if let Err(e) = conn.call(&format!("apply {} {name}", kind.plural), api.patch(name, &dry, &Patch::Apply(value))).await {
+                let later = e.is_not_found() && ns.as_deref().is_some_and(|n| new_namespaces.contains(&n));
+                if !later {
+                    refused.push((doc.place(), e.into()));
+                }
+            }
+        }
+        if let Some((_, first)) = refused.first() {
+            let why: Vec<String> = refused.iter().map(|(place, e)| format!("{place}: {}", e.message)).collect();
+            return Err(MagicError::new(&first.ename, format!("{}; nothing was applied", why.join("; "))));
+        }
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        for (doc, (kind, ns)) in docs.iter().zip(planned) {
-            let mut value = doc.value.clone();
-            let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            mark_ours(&mut value, ns.as_deref());
-            let api = api_for(&conn, &kind, ns.as_deref());
-            conn.call(&format!("apply {} {name}", kind.plural), api.patch(&name, &params, &Patch::Apply(&value)))
-                .await
-                .map_err(|e| MagicError::new(e.ename(), format!("{}: {}", doc.place(), e)))?;
-            cx.sink.stream(StreamName::Stdout, &format!("{}/{name} serverside-applied\n", kind_ref(&kind)));
+        let mut applied: Vec<String> = Vec::new();
+        for (i, (doc, kind, ns, name, value)) in objects.iter().enumerate() {
+            let api = api_for(&conn, kind, ns.as_deref());
+            if let Err(e) = conn.call(&format!("apply {} {name}", kind.plural), api.patch(name, &params, &Patch::Apply(value))).await {
+                let e = MagicError::from(e);
+                let left: Vec<String> = objects[i + 1..].iter().map(|(_, k, _, n, _)| format!("{}/{n}", kind_ref(k))).collect();
+                let mut message = format!("{}: {}", doc.place(), e.message);
+                if !applied.is_empty() {
+                    message.push_str(&format!("; applied before it: {}", applied.join(", ")));
+                }
+                if !left.is_empty() {
+                    message.push_str(&format!("; not applied: {}", left.join(", ")));
+                }
+                return Err(MagicError::new(&e.ename, message));
+            }
+            applied.push(format!("{}/{name}", kind_ref(kind)));
+            cx.sink.stream(StreamName::Stdout, &format!("{}/{name} serverside-applied\n", kind_ref(kind)));
         }
         Ok(MagicOutput::None)
     }
 }
 
-/// The manifests of a call: the cell body and every -f PATH (a file, or the YAML/JSON files of a
-/// directory).
 pub(super) fn manifests(verb: &str, files: &[String], body: Option<&str>, body_line: usize) -> Result<Vec<Doc>, MagicError> {
     let mut docs = Vec::new();
     if let Some(body) = body.filter(|b| !b.trim().is_empty()) {

@@ -43,8 +43,15 @@ impl Verb for Connect {
 impl Plan for Options {
     async fn run(&self, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
         let conn = Arc::new(connect_checked(&self.target).await?);
-        let bundle = summary(&conn, &conn.namespace).await?;
+        // Connecting again (a rerun first cell) keeps the namespace chosen with `use`, unless
+        // this connect names one.
+        let kept = cx.session.chosen_namespace().filter(|_| self.target.namespace.is_none());
+        let namespace = kept.clone().unwrap_or_else(|| conn.namespace.clone());
+        let bundle = summary(&conn, &namespace).await?;
         cx.session.replace(conn).await;
+        if let Some(ns) = kept {
+            cx.session.set_namespace(&ns);
+        }
         result(bundle)
     }
 }

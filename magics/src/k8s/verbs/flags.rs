@@ -70,6 +70,7 @@ pub const FLAGS: &[Flag] = &[
     flag("--stdin", Some("-i"), Switch, ""),
     flag("--stop", None, Switch, ""),
     flag("--no-wait", None, Switch, ""),
+    flag("--overwrite", None, Switch, ""),
     flag("--to-revision", None, Whole { min: 1, bad: "a revision number" }, "a revision number"),
     flag("--min", None, Whole { min: 1, bad: "a number of replicas (a whole number, 1 or more)" }, "a number of replicas"),
     flag("--max", None, Whole { min: 1, bad: "a number of replicas (a whole number, 1 or more)" }, "a number of replicas"),

@@ -6,7 +6,7 @@ use super::{plan, result, About, Completing, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
 use crate::k8s::cluster::objects::kind_ref;
 use crate::k8s::cluster::Scope;
-use output::MimeBundle;
+use output::{html_text, MimeBundle};
 use serde_json::Value;
 
 pub struct Http;
@@ -70,8 +70,7 @@ impl Plan for Options {
         let text = String::from_utf8_lossy(&body).to_string();
         let head = format!("HTTP {} from {}/{target}/{path} ({}, {} bytes)", status.as_u16(), kind_ref(&kind), if content_type.is_empty() { "no content type" } else { &content_type }, body.len());
         if !status.is_success() {
-            let first = text.lines().next().unwrap_or_default().chars().take(200).collect::<String>();
-            return Err(MagicError::new("HTTPError", format!("{head}: {first}")));
+            return Err(MagicError::new("HTTPError", format!("{head}: {}", error_summary(&content_type, &text))));
         }
         let mut bundle = MimeBundle::plain(format!("{head}\n{text}"));
         if content_type.starts_with("text/html") {
@@ -85,6 +84,22 @@ impl Plan for Options {
     }
 }
 
+/// What an error answer says, in one line: a Kubernetes Status's message (the API server's
+/// proxy: no endpoints, no such port), or the text of an HTML error page.
+fn error_summary(content_type: &str, text: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        if let Some(message) = v["message"].as_str().filter(|_| v["kind"] == "Status") {
+            return message.to_string();
+        }
+    }
+    let text = if content_type.starts_with("text/html") || text.trim_start().starts_with('<') {
+        html_text(text)
+    } else {
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    text.chars().take(200).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::refused;
@@ -94,5 +109,12 @@ mod tests {
     fn targets() {
         assert_eq!(refused(&Http, "svc/web:80/index.html", false), "");
         assert_ne!(refused(&Http, "web", false), "");
+    }
+
+    #[test]
+    fn error_answers_in_one_line() {
+        let status = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for service \"nop\"","reason":"ServiceUnavailable","code":503}"#;
+        assert_eq!(error_summary("application/json", status), "no endpoints available for service \"nop\"");
+        assert_eq!(error_summary("text/html", "<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1></body></html>"), "404 Not Found");
     }
 }

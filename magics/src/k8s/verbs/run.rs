@@ -4,9 +4,11 @@
 use super::flags::{Parsed, UsageError};
 use super::{plan, About, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::cluster::objects::{apply_one, session_id, CHANGE_CAUSE, MANAGED_BY, SESSION_LABEL};
-use crate::k8s::cluster::Scope;
+use crate::k8s::cluster::objects::{api_for, apply_one, mark_ours, session_id, to_value, CHANGE_CAUSE, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
+use kube::api::{DynamicObject, PostParams};
+use crate::k8s::cluster::{Conn, Kind, Scope};
 use crate::k8s::watch::rollout::{rollout, DEFAULT_TIMEOUT};
+use crate::k8s::watch::WaitError;
 use output::StreamName;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -25,13 +27,15 @@ const ABOUT: About = About {
         "--memory",
         "--timeout",
         "--no-wait",
+        "--overwrite",
         "--context",
         "--kubeconfig",
     ],
     help: "  %k8s run NAME --image IMAGE [--port P] [--replicas N] [--env K=V]... [--cpu REQ[/LIM]] [--memory REQ[/LIM]] [-- COMMAND ARGS]
         a Deployment whose pods are labelled app=NAME; shows its progress live until every replica
         is available, or stops with the cause (ImagePullBackOff, Unschedulable, CrashLoopBackOff
-        with the last lines it wrote) [--timeout 3m] [--no-wait]",
+        with the last lines it wrote) [--timeout 3m] [--no-wait]; a Deployment of that name that
+        this session did not make is left alone unless --overwrite is given",
     body: None,
     takes_command: true,
 };
@@ -47,6 +51,7 @@ struct Options {
     command: Vec<String>,
     timeout: Option<Duration>,
     no_wait: bool,
+    overwrite: bool,
     scope: Scope,
 }
 
@@ -75,6 +80,7 @@ impl Verb for Run {
             command: p.command.clone(),
             timeout,
             no_wait,
+            overwrite: p.has("--overwrite"),
             scope: p.scope(),
         })
     }
@@ -133,13 +139,64 @@ impl Plan for Options {
                 "template": { "metadata": { "labels": labels }, "spec": { "containers": [container] } }
             }
         });
-        apply_one(&conn, &kind, Some(&ns), deployment).await?;
+        match (someone_elses(&conn, &kind, &ns, name).await?, self.overwrite) {
+            (None, _) => apply_one(&conn, &kind, Some(&ns), deployment).await?,
+            (Some((who, _)), false) => {
+                return Err(MagicError::new(
+                    "AlreadyExists",
+                    format!("deployment.apps/{name} already exists in {ns}, made by {who}; add --overwrite to replace it, or choose another name"),
+                ))
+            }
+            // Replaced whole (a merge would keep the other containers), then ours.
+            (Some((_, existing)), true) => {
+                let mut deployment = deployment;
+                mark_ours(&mut deployment, Some(&ns));
+                deployment["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"].clone();
+                let object: DynamicObject = serde_json::from_value(deployment).map_err(|e| MagicError::new("Internal", e.to_string()))?;
+                let pp = PostParams { field_manager: Some(FIELD_MANAGER.to_string()), ..PostParams::default() };
+                conn.call(&format!("replace deployments {name}"), api_for(&conn, &kind, Some(&ns)).replace(name, &pp, &object)).await?;
+            }
+        }
         cx.sink.stream(StreamName::Stdout, &format!("deployment.apps/{name} created or updated in {ns}\n"));
         if !self.no_wait {
-            rollout(&conn, &ns, name, self.timeout.unwrap_or(DEFAULT_TIMEOUT), cx.sink).await?;
+            rollout(&conn, &ns, name, self.timeout.unwrap_or(DEFAULT_TIMEOUT), cx.sink).await.map_err(|e| match e {
+                // The Deployment stays, and keeps trying: say so, and how to take it away.
+                WaitError::Failed(f) => {
+                    let note = format!(" (the Deployment stays; %k8s delete deploy/{name} -n {ns} removes it)");
+                    let message = match f.message.split_once('\n') {
+                        Some((first, rest)) => format!("{first}{note}\n{rest}"),
+                        None => format!("{}{note}", f.message),
+                    };
+                    MagicError::new(&f.cause, message)
+                }
+                other => other.into(),
+            })?;
         }
         Ok(MagicOutput::None)
     }
+}
+
+/// A Deployment of this name that another session or another tool made, and who made it: it
+/// is not replaced silently (kubectl create says AlreadyExists too); one this session made is
+/// simply updated.
+async fn someone_elses(conn: &Conn, kind: &Kind, ns: &str, name: &str) -> Result<Option<(String, Value)>, MagicError> {
+    let api = api_for(conn, kind, Some(ns));
+    let Some(existing) = conn.call(&format!("get deployments {name}"), api.get_opt(name)).await? else { return Ok(None) };
+    let existing = to_value(existing, &kind.api_resource());
+    let session = existing["metadata"]["labels"][SESSION_LABEL].as_str();
+    if session == Some(session_id()) {
+        return Ok(None);
+    }
+    let who = match session {
+        Some(other) => format!("another kubernel session ({other})"),
+        None => {
+            let mut managers: Vec<&str> =
+                existing["metadata"]["managedFields"].as_array().into_iter().flatten().filter_map(|f| f["manager"].as_str()).collect();
+            managers.dedup();
+            if managers.is_empty() { "someone else".to_string() } else { managers.join(", ") }
+        }
+    };
+    Ok(Some((who, existing)))
 }
 
 /// `100m` → requests only; `100m/500m` → request and limit.
