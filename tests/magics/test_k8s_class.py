@@ -160,3 +160,41 @@ def test_history_is_private(kernelspec, tmp_path):
     assert "%lsmagic" in history.read_text(), "the history is kept where it was"
     assert stat.S_IMODE(history.stat().st_mode) == 0o600, oct(history.stat().st_mode)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700, oct(folder.stat().st_mode)
+
+
+def header_of(text: str) -> list[str]:
+    """The column names of the first table in a text: split on runs of two or more spaces."""
+    import re
+
+    first = next(l for l in text.splitlines() if l.strip())
+    return re.split(r"\s{2,}", first.strip())
+
+
+def test_get_jobs_and_cronjobs_have_kubectls_columns(k8s_kernel, ns):
+    kubectl("-n", ns, "create", "job", "once", "--image=busybox", "--", "true")
+    kubectl("-n", ns, "create", "cronjob", "tick", "--image=busybox", "--schedule=*/5 * * * *", "--", "true")
+    for kind in ("jobs", "cronjobs"):
+        theirs = kubectl("-n", ns, "get", kind).stdout
+        mine = ok(k8s_kernel, f"%k8s get {kind} -n {ns}")
+        assert header_of(mine) == header_of(theirs), f"{kind}:\n{mine}\nkubectl:\n{theirs}"
+        assert len(header_of(mine)) > 2, mine
+    mine = ok(k8s_kernel, f"%k8s get cronjobs tick -n {ns}")
+    assert "*/5 * * * *" in mine, mine
+    # Several kinds in one get keep each kind's columns.
+    mine = ok(k8s_kernel, f"%k8s get jobs,cronjobs -n {ns}")
+    assert "job.batch/once" in mine and "cronjob.batch/tick" in mine and "SCHEDULE" in mine, mine
+
+
+def test_version_cluster_info_and_api_resources_match_kubectl(k8s_kernel):
+    server = [l for l in kubectl("version").stdout.splitlines() if l.startswith("Server Version:")][0]
+    assert server in ok(k8s_kernel, "%k8s version")
+    theirs = kubectl("cluster-info").stdout.splitlines()[0]
+    assert theirs in ok(k8s_kernel, "%k8s cluster-info")
+    import re
+
+    def rows(text):
+        return {tuple(re.split(r"\s{2,}", l.strip())[-3:]) for l in text.splitlines()[1:] if l.strip()}
+
+    theirs = rows(kubectl("api-resources").stdout)
+    mine = rows(ok(k8s_kernel, "%k8s api-resources"))
+    assert mine == theirs, f"only kubectl: {theirs - mine}; only kubernel: {mine - theirs}"

@@ -75,6 +75,24 @@ pub async fn fetch(
     Ok((kind, objects))
 }
 
+/// The server's own printing of a kind's objects (a meta.k8s.io Table: the columns kubectl shows
+/// for kinds it has no printer of its own for, custom resources' printer columns included).
+pub async fn server_table(conn: &Conn, kind: &Kind, ns: Option<&str>, selector: Option<&str>) -> Result<Value, ClusterError> {
+    let api = api_for(conn, kind, ns);
+    let mut lp = ListParams::default();
+    if let Some(sel) = selector {
+        lp = lp.labels(sel);
+    }
+    let what = format!("list {}", kind.plural);
+    let mut request = kube::core::Request::new(api.resource_url())
+        .list(&lp)
+        .map_err(|e| ClusterError::Api { message: format!("{what}: {e}"), code: None, source: None })?;
+    request
+        .headers_mut()
+        .insert(http::header::ACCEPT, http::HeaderValue::from_static("application/json;as=Table;g=meta.k8s.io;v=v1"));
+    conn.call(&what, conn.client.request::<Value>(request)).await
+}
+
 /// `deployment.apps`, `pod`: how kubectl names a kind in its messages.
 pub fn kind_ref(kind: &Kind) -> String {
     if kind.group.is_empty() {

@@ -4,15 +4,16 @@
 use super::flags::{split_kind_names, Parsed, UsageError};
 use super::{plan, result, About, Completing, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
-use crate::k8s::cluster::objects::{api_for, fetch, kind_ref};
+use crate::k8s::cluster::objects::{api_for, fetch, kind_ref, server_table};
 use crate::k8s::cluster::{Conn, Kind, Scope};
 use crate::k8s::view::documents::{as_document, json_bundle, names_bundle, yaml_bundle};
-use crate::k8s::view::{human_duration, table, LiveLine};
+use crate::k8s::view::{from_server, human_duration, name_of, table, LiveLine, Table, OWN_COLUMNS};
 use crate::k8s::watch::{Wake, Watch};
 use chrono::Utc;
 use kube::runtime::watcher::Config;
 use output::{escape_html, MimeBundle, OutputSink};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -152,7 +153,7 @@ impl Plan for Options {
         let bundle = match self.output {
             Output::Table | Output::Wide => {
                 let with_ns = self.what.all_namespaces && kind.namespaced;
-                table(&kind.plural, &objects, self.output == Output::Wide, with_ns, Utc::now()).bundle()
+                self.table_of(&conn, &ns, &kind, &objects, with_ns).await.bundle()
             }
             Output::Yaml => yaml_bundle(&as_document(objects, single)),
             Output::Json => json_bundle(&as_document(objects, single)),
@@ -163,6 +164,23 @@ impl Plan for Options {
 }
 
 impl Options {
+    /// kubectl's columns: ours for the common kinds, the server's own printing for the others
+    /// (jobs, cronjobs, statefulsets, custom resources ...), as kubectl asks for it.
+    async fn table_of(&self, conn: &Conn, ns: &str, kind: &Kind, objects: &[Value], with_ns: bool) -> Table {
+        let wide = self.output == Output::Wide;
+        let own = OWN_COLUMNS.contains(&kind.plural.as_str()) && matches!(kind.group.as_str(), "" | "apps" | "autoscaling");
+        if !own {
+            let scope = if self.what.all_namespaces || !kind.namespaced { None } else { Some(ns) };
+            if let Ok(printed) = server_table(conn, kind, scope, self.what.selector.as_deref()).await {
+                let key = |o: &Value| (o["metadata"]["namespace"].as_str().map(str::to_string), name_of(o));
+                let wanted: HashSet<_> = objects.iter().map(key).collect();
+                return from_server(&printed, wide, with_ns, |o| wanted.contains(&key(o)));
+            }
+        }
+        // A server that cannot print a table gets NAME and AGE.
+        table(&kind.plural, objects, wide, with_ns, Utc::now())
+    }
+
     /// `get -w`: the table shown once and replaced in place as the cluster changes, at most
     /// every 250 ms, until `--timeout` or an interrupt.
     async fn watch(&self, conn: &Arc<Conn>, ns: &str, sink: &Arc<dyn OutputSink>) -> Result<MagicOutput, MagicError> {
@@ -226,7 +244,6 @@ impl Options {
         if !self.what.names.is_empty() {
             return Err(MagicError::usage("%k8s get: names go with one kind; write KIND NAME or KIND/NAME"));
         }
-        let now = Utc::now();
         let mut all = Vec::new();
         let mut text = String::new();
         let mut html = String::new();
@@ -238,7 +255,7 @@ impl Options {
             match self.output {
                 Output::Table | Output::Wide => {
                     let with_ns = self.what.all_namespaces && kind.namespaced;
-                    let mut t = table(&kind.plural, &objects, self.output == Output::Wide, with_ns, now);
+                    let mut t = self.table_of(conn, ns, &kind, &objects, with_ns).await;
                     let col = usize::from(with_ns);
                     for row in &mut t.rows {
                         row[col] = format!("{}/{}", kind_ref(&kind), row[col]);

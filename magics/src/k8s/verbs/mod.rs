@@ -5,9 +5,11 @@
 
 pub mod flags;
 
+pub mod api_resources;
 pub mod apply;
 pub mod autoscale;
 pub mod cleanup;
+pub mod cluster_info;
 pub mod connect;
 pub mod delete;
 pub mod describe;
@@ -25,6 +27,7 @@ pub mod scale;
 pub mod set;
 pub mod top;
 pub mod use_;
+pub mod version;
 
 use crate::framework::notebook::Notebook;
 use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
@@ -64,6 +67,9 @@ pub static ALL: &[&dyn Verb] = &[
     &top::Top,
     &owned::Owned,
     &cleanup::Cleanup,
+    &version::Version,
+    &cluster_info::ClusterInfo,
+    &api_resources::ApiResources,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Verb> {

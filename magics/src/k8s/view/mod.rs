@@ -14,7 +14,7 @@ pub mod table;
 
 pub use fields::{age, human_duration, name_of};
 pub use live::LiveLine;
-pub use table::{pod_status, table, Table};
+pub use table::{from_server, pod_status, table, Table, OWN_COLUMNS};
 
 /// A line in italics (HTML) and as itself (text).
 pub fn note(text: &str) -> output::MimeBundle {

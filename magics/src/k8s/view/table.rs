@@ -70,6 +70,51 @@ impl Table {
     }
 }
 
+/// The kinds with columns of our own; the server prints the others (see [`from_server`]).
+pub const OWN_COLUMNS: &[&str] = &[
+    "pods",
+    "deployments",
+    "replicasets",
+    "services",
+    "nodes",
+    "namespaces",
+    "configmaps",
+    "secrets",
+    "events",
+    "horizontalpodautoscalers",
+];
+
+/// A table the server printed (meta.k8s.io Table), as kubectl shows it: column names in capitals,
+/// the priority-0 columns (all with `wide`), a row for each object `keep` accepts.
+pub fn from_server(table: &Value, wide: bool, with_namespace: bool, keep: impl Fn(&Value) -> bool) -> Table {
+    let columns: Vec<(usize, String)> = arr(&table["columnDefinitions"])
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| wide || c["priority"].as_i64().unwrap_or(0) == 0)
+        .map(|(i, c)| (i, s(&c["name"]).to_uppercase()))
+        .collect();
+    let mut headers: Vec<&str> = columns.iter().map(|(_, name)| name.as_str()).collect();
+    if with_namespace {
+        headers.insert(0, "NAMESPACE");
+    }
+    let mut t = Table::new(&headers);
+    for row in arr(&table["rows"]).iter().filter(|r| keep(&r["object"])) {
+        let cells = arr(&row["cells"]);
+        let mut out: Vec<String> = columns
+            .iter()
+            .map(|(i, _)| match cells.get(*i) {
+                None | Some(Value::Null) => "<none>".to_string(),
+                Some(v) => or_none(s(v)),
+            })
+            .collect();
+        if with_namespace {
+            out.insert(0, s(&row["object"]["metadata"]["namespace"]));
+        }
+        t.rows.push(out);
+    }
+    t
+}
+
 /// The columns of a `get` table for the resource `plural` (e.g. "pods").
 pub fn table(plural: &str, objects: &[Value], wide: bool, with_namespace: bool, now: DateTime<Utc>) -> Table {
     let (mut headers, row_of): (Vec<&str>, Box<dyn Fn(&Value) -> Vec<String>>) = match plural {

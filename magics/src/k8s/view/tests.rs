@@ -187,4 +187,25 @@ mod cases {
         assert!(text.contains("(core)"), "{text}");
         assert!(b.data["text/html"].as_str().unwrap().contains("<h5>Nodes (1)</h5>"));
     }
+
+    #[test]
+    fn server_tables_as_kubectl_prints_them() {
+        let table = json!({
+            "kind": "Table",
+            "columnDefinitions": [
+                {"name": "Name", "priority": 0}, {"name": "Status", "priority": 0},
+                {"name": "Completions", "priority": 0}, {"name": "Duration", "priority": 0},
+                {"name": "Age", "priority": 0}, {"name": "Containers", "priority": 1}],
+            "rows": [
+                {"cells": ["pi", "Complete", "1/1", "5s", "10s", "pi"], "object": {"metadata": {"name": "pi", "namespace": "a"}}},
+                {"cells": ["other", "Running", "0/1", null, "3s", "x"], "object": {"metadata": {"name": "other", "namespace": "a"}}}]
+        });
+        let t = from_server(&table, false, false, |o| o["metadata"]["name"] != "other");
+        assert_eq!(t.headers, ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]);
+        assert_eq!(t.rows, [["pi", "Complete", "1/1", "5s", "10s"]]);
+        let wide = from_server(&table, true, true, |_| true);
+        assert_eq!(wide.headers.first().map(String::as_str), Some("NAMESPACE"));
+        assert_eq!(wide.headers.last().map(String::as_str), Some("CONTAINERS"));
+        assert_eq!(wide.rows[1][4], "<none>");
+    }
 }
