@@ -6,7 +6,10 @@ mod control;
 mod shell;
 mod sink;
 mod stdin;
+#[cfg(test)]
+mod tests;
 
+use crate::history::History;
 use crate::interpreter::Interpreter;
 use crate::transport::sockets::{Channel, Channels};
 use crate::transport::{Message, Outgoing};
@@ -14,7 +17,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-pub use sink::IopubSink;
+pub use sink::{IopubSink, SilentSink};
 pub use stdin::StdinBridge;
 
 /// What every handler needs to answer: the kernel's session id and the outgoing channels.
@@ -43,6 +46,11 @@ impl Replier {
 /// Serves the kernel until a shutdown request. A restart is the frontend's to do: it starts a
 /// new process once this one has exited.
 pub async fn serve<I: Interpreter>(channels: Channels, interpreter: Arc<I>) {
+    serve_with_history(channels, interpreter, History::new()).await
+}
+
+/// [`serve`] with the history it keeps given: tests pass one that writes no file.
+async fn serve_with_history<I: Interpreter>(channels: Channels, interpreter: Arc<I>, history: History) {
     let replier = Replier { session: uuid::Uuid::new_v4().to_string(), out: channels.outgoing.clone() };
     let stdin = StdinBridge::new(replier.clone());
     let shutdown = Arc::new(Notify::new());
@@ -72,6 +80,7 @@ pub async fn serve<I: Interpreter>(channels: Channels, interpreter: Arc<I>) {
         replier.clone(),
         stdin,
         shutdown.clone(),
+        history,
     ));
 
     shutdown.notified().await;

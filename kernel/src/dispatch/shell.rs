@@ -1,12 +1,13 @@
-//! The shell channel: requests are handled one at a time, in order. After an execute fails with
-//! `stop_on_error`, the executes already queued are answered "aborted" without running; other
-//! requests in the queue are still answered normally.
+//! The shell channel: requests are handled one at a time, in order. After an execute that is not
+//! silent fails with `stop_on_error`, the executes already queued are answered "aborted" without
+//! running; other requests in the queue are still answered normally.
 
-use super::{kernel_info_content, shutdown_requested, IopubSink, Replier, StdinBridge};
+use super::{kernel_info_content, shutdown_requested, IopubSink, Replier, SilentSink, StdinBridge};
 use crate::history::{History, Query};
 use crate::interpreter::{ExecuteOutcome, ExecuteRequest, Interpreter, IsComplete};
 use crate::transport::sockets::{log, Channel};
 use crate::transport::Message;
+use output::OutputSink;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -31,6 +32,7 @@ pub async fn run<I: Interpreter>(
     replier: Replier,
     stdin: StdinBridge,
     shutdown: Arc<Notify>,
+    history: History,
 ) {
     let mut shell = Shell {
         interpreter,
@@ -38,7 +40,7 @@ pub async fn run<I: Interpreter>(
         stdin,
         shutdown,
         execution_count: 0,
-        history: History::new(),
+        history,
         requests,
         held: Vec::new(),
     };
@@ -164,7 +166,9 @@ impl<I: Interpreter> Shell<I> {
         if !silent {
             self.replier.publish(msg, "execute_input", json!({ "code": code, "execution_count": count }));
         }
-        let sink = Arc::new(IopubSink::new(self.replier.clone(), msg));
+        // The spec: a silent execute broadcasts no output on iopub, only its status.
+        let sink: Arc<dyn OutputSink> =
+            if silent { Arc::new(SilentSink) } else { Arc::new(IopubSink::new(self.replier.clone(), msg)) };
         let request = ExecuteRequest { code, user_expressions };
         let input = self.stdin.reader_for(msg, allow_stdin);
         match self.interpreter.execute(request, sink, input).await {
@@ -186,16 +190,20 @@ impl<I: Interpreter> Shell<I> {
                 );
             }
             ExecuteOutcome::Error(error) => {
-                if stop_on_error {
+                // As ipykernel: a silent request's failure (a frontend's background query)
+                // aborts none of the user's queued cells.
+                if stop_on_error && !silent {
                     while let Ok(queued) = self.requests.try_recv() {
                         self.held.push(queued);
                     }
                 }
-                self.replier.publish(
-                    msg,
-                    "error",
-                    json!({ "ename": error.ename, "evalue": error.evalue, "traceback": error.traceback }),
-                );
+                if !silent {
+                    self.replier.publish(
+                        msg,
+                        "error",
+                        json!({ "ename": error.ename, "evalue": error.evalue, "traceback": error.traceback }),
+                    );
+                }
                 self.reply(
                     msg,
                     "execute_reply",

@@ -1,5 +1,5 @@
 //! The output sink of one request: turns stream text and displays into iopub messages whose
-//! parent is that request.
+//! parent is that request (or drops them, for a silent request).
 
 use super::Replier;
 use crate::transport::Message;
@@ -50,4 +50,14 @@ impl OutputSink for IopubSink {
     fn clear_output(&self, wait: bool) {
         self.replier.publish(&self.parent, "clear_output", json!({ "wait": wait }));
     }
+}
+
+/// The sink of a silent execute: its output is dropped.
+pub struct SilentSink;
+
+impl OutputSink for SilentSink {
+    fn stream(&self, _name: StreamName, _text: &str) {}
+    fn display(&self, _bundle: MimeBundle, _display_id: Option<&str>) {}
+    fn update_display(&self, _bundle: MimeBundle, _display_id: &str) {}
+    fn clear_output(&self, _wait: bool) {}
 }

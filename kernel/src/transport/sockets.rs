@@ -5,6 +5,7 @@
 use super::{ConnectionInfo, Message, Signer};
 use anyhow::{Context, Result};
 use bytes::Bytes;
+use std::sync::Arc;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use zeromq::{PubSocket, RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
@@ -25,24 +26,20 @@ pub enum Channel {
 }
 
 /// The sending side of every socket; cheap to clone and usable from any task or thread.
+/// It wraps a routing function rather than the sockets' senders so that the dispatcher's tests
+/// can record every outgoing message, on all channels, in the order it was sent.
 #[derive(Clone)]
 pub struct Outgoing {
-    shell: UnboundedSender<Message>,
-    control: UnboundedSender<Message>,
-    stdin: UnboundedSender<Message>,
-    iopub: UnboundedSender<Message>,
+    route: Arc<dyn Fn(Channel, Message) + Send + Sync>,
 }
 
 impl Outgoing {
+    pub fn new(route: impl Fn(Channel, Message) + Send + Sync + 'static) -> Self {
+        Self { route: Arc::new(route) }
+    }
+
     pub fn send(&self, channel: Channel, msg: Message) {
-        let sender = match channel {
-            Channel::Shell => &self.shell,
-            Channel::Control => &self.control,
-            Channel::Stdin => &self.stdin,
-            Channel::Iopub => &self.iopub,
-        };
-        // A closed channel means the kernel is shutting down; nothing to deliver to.
-        let _ = sender.send(msg);
+        (self.route)(channel, msg)
     }
 }
 
@@ -78,12 +75,17 @@ pub async fn bind(info: &ConnectionInfo) -> Result<Channels> {
         }
     });
 
-    Ok(Channels {
-        shell: shell_in,
-        control: control_in,
-        stdin: stdin_in,
-        outgoing: Outgoing { shell: shell_out, control: control_out, stdin: stdin_out, iopub: iopub_tx },
-    })
+    let outgoing = Outgoing::new(move |channel, msg| {
+        let sender = match channel {
+            Channel::Shell => &shell_out,
+            Channel::Control => &control_out,
+            Channel::Stdin => &stdin_out,
+            Channel::Iopub => &iopub_tx,
+        };
+        // A closed channel means the kernel is shutting down; nothing to deliver to.
+        let _ = sender.send(msg);
+    });
+    Ok(Channels { shell: shell_in, control: control_in, stdin: stdin_in, outgoing })
 }
 
 async fn bind_one<S: Socket>(socket: &mut S, info: &ConnectionInfo, port: u16, name: &str) -> Result<()> {
