@@ -198,3 +198,39 @@ def test_version_cluster_info_and_api_resources_match_kubectl(k8s_kernel):
     theirs = rows(kubectl("api-resources").stdout)
     mine = rows(ok(k8s_kernel, "%k8s api-resources"))
     assert mine == theirs, f"only kubectl: {theirs - mine}; only kubernel: {mine - theirs}"
+
+
+def test_rollout_status_after_undo_judges_only_the_new_revision(k8s_kernel, ns):
+    k = k8s_kernel
+    ok(k, f"%k8s run back --image nginx -n {ns}", timeout=120)
+    ok(k, f"%k8s set image deploy/back back=nginx:no-such-tag -n {ns}")
+    c, _ = failed(k, f"%k8s rollout status deploy/back -n {ns} --timeout 60s", timeout=90)
+    assert c["ename"] in ("ErrImagePull", "ImagePullBackOff"), c
+    ok(k, f"%k8s rollout undo deploy/back -n {ns}")
+    text = ok(k, f"%k8s rollout status deploy/back -n {ns} --timeout 60s", timeout=90)
+    assert "successfully rolled out" in text, text
+
+
+def test_wording_a_class_met(k8s_kernel, ns, tmp_path):
+    k = k8s_kernel
+    c, _ = failed(k, "%k8s cp a b")
+    assert "cp is not in kubernel yet" in c["evalue"] and "did you mean" not in c["evalue"], c
+    c, _ = failed(k, "%k8s scale deploy/back --replicas -1")
+    assert c["evalue"] == "%k8s scale: --replicas '-1' is not a number of replicas", c
+    c, _ = failed(k, "%k8s apply -f /no/such/file.yaml")
+    assert "/no/such/file.yaml" in c["evalue"] and "no such file" in c["evalue"] and "entity" not in c["evalue"], c
+    kubectl("-n", ns, "create", "secret", "generic", "db", "--from-literal=password=s3cr3t-passw0rd!!")
+    text = ok(k, f"%k8s describe secret db -n {ns}")
+    assert "17 bytes" in text and "s3cr3t" not in text, text
+
+
+def test_no_kubeconfig_names_where_it_looked(kernelspec, tmp_path):
+    env = dict(ENV)
+    env["KUBECONFIG"] = str(tmp_path / "missing-kubeconfig")
+    k = Kernel.start(env=env)
+    try:
+        c, _ = failed(k, "%k8s get pods")
+        assert c["ename"] == "ConfigError", c
+        assert str(tmp_path / "missing-kubeconfig") in c["evalue"] and "No such file" not in c["evalue"], c
+    finally:
+        k.close()

@@ -46,6 +46,13 @@ kubernel.io/session=<this kernel's id>; the field manager is \"kubernel\".
 --context C and --kubeconfig PATH on any verb use that cluster for that one command.
 Tab completes verbs, flags, kinds and the names of live objects.";
 
+/// kubectl's verbs that kubernel does not have: said so, rather than "did you mean" another.
+const NOT_YET: &[&str] = &[
+    "cp", "create", "label", "annotate", "patch", "wait", "explain", "diff", "auth", "edit", "replace", "attach",
+    "proxy", "drain", "cordon", "uncordon", "taint", "certificate", "kustomize", "plugin", "debug", "events",
+    "completion", "alpha", "options",
+];
+
 fn verb_list() -> String {
     ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
 }
@@ -77,6 +84,9 @@ pub fn read(args: &[String], has_body: bool) -> Result<(&'static dyn Verb, Parse
         },
         name => name,
     };
+    if NOT_YET.contains(&name) {
+        return Err(UsageError(format!("%k8s: kubectl's {name} is not in kubernel yet; the verbs are {}", verb_list())));
+    }
     let Some(verb) = verbs::find(name) else {
         let hint = closest(name, ALL.iter().map(|v| v.name()))
             .map(|v| format!("; did you mean {v}?"))
@@ -243,6 +253,7 @@ mod tests {
         let args = |line: &str| line.split_whitespace().map(str::to_string).collect::<Vec<_>>();
         let err = |line: &str, body: bool| read(&args(line), body).err().map(|e| e.0).unwrap_or_default();
         assert_eq!(err("gte pods", false), "%k8s: unknown verb 'gte'; did you mean get?");
+        assert!(err("cp a b", false).starts_with("%k8s: kubectl's cp is not in kubernel yet"), "not 'did you mean top?'");
         assert!(err("", false).contains("a verb is needed"));
         assert_eq!(
             err("get pods", true),

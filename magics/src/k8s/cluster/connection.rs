@@ -64,7 +64,7 @@ pub async fn connect(target: &Target) -> Result<Conn, ClusterError> {
                 Err(_) => {
                     return Err(config_error(format!(
                         "no cluster configured: {} (set KUBECONFIG, or run inside a pod)",
-                        root_message(&kc_err)
+                        kubeconfig_problem(&kc_err)
                     )))
                 }
             },
@@ -105,6 +105,22 @@ async fn probe(conn: Conn) -> Result<Conn, ClusterError> {
         Ok(Ok(_)) => Ok(conn),
         Ok(Err(e)) => Err(conn.explain("connect", e)),
         Err(_) => Err(conn.unreachable_within(CONNECT_TIMEOUT)),
+    }
+}
+
+/// Why no kubeconfig could be read, naming the files looked for.
+fn kubeconfig_problem(err: &kube::config::KubeconfigError) -> String {
+    let looked: Vec<String> = match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(paths) => std::env::split_paths(&paths).map(|p| p.display().to_string()).collect(),
+        None => vec![std::env::var_os("HOME")
+            .map(|h| std::path::Path::new(&h).join(".kube/config").display().to_string())
+            .unwrap_or_else(|| "~/.kube/config".into())],
+    };
+    let missing = looked.iter().all(|p| !std::path::Path::new(p).exists());
+    if missing {
+        format!("no kubeconfig at {}", looked.join(", "))
+    } else {
+        format!("the kubeconfig {} cannot be read: {}", looked.join(", "), root_message(err))
     }
 }
 

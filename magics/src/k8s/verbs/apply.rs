@@ -99,6 +99,16 @@ impl Plan for Options {
     }
 }
 
+/// Why a file could not be read, in a person's words (Rust's own say "entity not found").
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or folder".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "it is a folder".to_string(),
+        _ => e.to_string(),
+    }
+}
+
 pub(super) fn manifests(verb: &str, files: &[String], body: Option<&str>, body_line: usize) -> Result<Vec<Doc>, MagicError> {
     let mut docs = Vec::new();
     if let Some(body) = body.filter(|b| !b.trim().is_empty()) {
@@ -108,7 +118,7 @@ pub(super) fn manifests(verb: &str, files: &[String], body: Option<&str>, body_l
         let p = std::path::Path::new(path);
         let files: Vec<std::path::PathBuf> = if p.is_dir() {
             let mut v: Vec<_> = std::fs::read_dir(p)
-                .map_err(|e| MagicError::usage(format!("%k8s {verb}: cannot read {path}: {e}")))?
+                .map_err(|e| MagicError::usage(format!("%k8s {verb}: cannot read {path}: {}", io_reason(&e))))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| matches!(f.extension().and_then(|x| x.to_str()), Some("yaml" | "yml" | "json")))
                 .collect();
@@ -119,7 +129,7 @@ pub(super) fn manifests(verb: &str, files: &[String], body: Option<&str>, body_l
         };
         for f in files {
             let text = std::fs::read_to_string(&f).map_err(|e| {
-                MagicError::usage(format!("%k8s {verb}: cannot read {}: {}", f.display(), e.kind().to_string().to_lowercase()))
+                MagicError::usage(format!("%k8s {verb}: cannot read {}: {}", f.display(), io_reason(&e)))
             })?;
             docs.extend(manifest::parse(&text, &f.display().to_string())?);
         }

@@ -249,7 +249,8 @@ pub fn parse(verb: &'static str, verb_flags: &[&str], takes_command: bool, args:
             Some(v) if !v.is_empty() => v,
             Some(_) => return Err(usage(verb, format!("{shown} needs {}", flag.what))),
             None => match args.get(i) {
-                Some(v) if !(v.starts_with('-') && v.len() > 1) => {
+                // A negative number is a (wrong) value, not a flag: say what is wrong with it.
+                Some(v) if !(v.starts_with('-') && v.len() > 1) || (matches!(flag.value, Whole { .. }) && v[1..].parse::<i64>().is_ok()) => {
                     i += 1;
                     v.clone()
                 }
@@ -428,6 +429,8 @@ mod tests {
         assert_eq!(p(GET, "pods --image x").unwrap_err().0, "%k8s get: --image is not a flag of get");
         assert_eq!(p(GET, "pods -n a -A").unwrap_err().0, "%k8s get: -n and -A do not go together");
         assert!(p(GET, "pods --timeout soon").unwrap_err().0.contains("not a duration"));
+        let scale = parse("scale", &["--replicas"], false, &["deploy/web".into(), "--replicas".into(), "-1".into()]);
+        assert_eq!(scale.unwrap_err().0, "%k8s scale: --replicas '-1' is not a number of replicas");
     }
 
     #[test]

@@ -150,7 +150,8 @@ pub fn describe(kind: &str, obj: &Value, events: &[Value], now: DateTime<Utc>) -
                 for (k, v) in data {
                     let text = s(v);
                     let shown = if kind == "Secret" {
-                        format!("{} bytes (base64)", text.len())
+                        // The value's own size, as kubectl shows it, not its base64 text's.
+                        format!("{} bytes", base64_decoded_len(&text))
                     } else if text.chars().count() > 200 {
                         format!("{}... ({} bytes)", text.chars().take(200).collect::<String>(), text.len())
                     } else {
@@ -279,4 +280,10 @@ impl Description {
         html.push_str("</div>");
         html
     }
+}
+
+/// How many bytes a base64 text holds.
+fn base64_decoded_len(text: &str) -> usize {
+    let digits = text.bytes().filter(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/').count();
+    digits * 3 / 4
 }

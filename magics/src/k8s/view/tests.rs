@@ -208,4 +208,14 @@ mod cases {
         assert_eq!(wide.headers.last().map(String::as_str), Some("CONTAINERS"));
         assert_eq!(wide.rows[1][4], "<none>");
     }
+
+    #[test]
+    fn secrets_show_the_size_of_their_values() {
+        // "s3cr3t-passw0rd!!" is 17 bytes; its base64 is 24 characters.
+        let secret = json!({"kind": "Secret", "metadata": {"name": "db"}, "type": "Opaque",
+            "data": {"password": "czNjcjN0LXBhc3N3MHJkISE="}});
+        let text = describe("Secret", &secret, &[], now()).to_text();
+        assert!(text.contains("17 bytes"), "{text}");
+        assert!(!text.contains("czNjcjN0"), "the value itself is not shown: {text}");
+    }
 }

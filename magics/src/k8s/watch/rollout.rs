@@ -250,7 +250,9 @@ pub async fn rollout(
             live.finish(view(&title, &progress, &pods, " (failed)"));
             return Err(WaitError::failed("ProgressDeadlineExceeded", format!("{title}: {why}")));
         }
-        let judged: Vec<&Value> = pods.iter().collect();
+        // Until the controller has seen the newest spec (right after an undo, say), the pods of
+        // the revision it names may be the ones being replaced: judge none of them yet.
+        let judged: Vec<&Value> = if progress.observed { pods.iter().collect() } else { Vec::new() };
         if let Some(f) = first_failure(conn, ns, &judged, progress.old > 0, &mut stuck_since).await {
             live.finish(view(&title, &progress, &pods, &format!(" (stopped: {})", f.cause)));
             return Err(f.into());
