@@ -234,3 +234,44 @@ def test_no_kubeconfig_names_where_it_looked(kernelspec, tmp_path):
         assert str(tmp_path / "missing-kubeconfig") in c["evalue"] and "No such file" not in c["evalue"], c
     finally:
         k.close()
+
+
+def pod_yaml(name: str, ns: str, command: str, init_sleep: int = 0, cpu: str | None = None) -> str:
+    init = (
+        f"  initContainers:\n  - name: first\n    image: busybox\n    command: [sh, -c, 'sleep {init_sleep}']\n"
+        if init_sleep
+        else ""
+    )
+    res = f"    resources: {{requests: {{cpu: '{cpu}'}}}}\n" if cpu else ""
+    return (
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n{init}"
+        f"  containers:\n  - name: main\n    image: busybox\n    command: [sh, -c, {command!r}]\n{res}"
+    )
+
+
+def test_logs_of_pods_that_have_not_started(k8s_kernel, ns):
+    k = k8s_kernel
+    kubectl("apply", "-f", "-", input=pod_yaml("huge", ns, "echo never", cpu="64"))
+    text = ok(k, f"%k8s logs huge -n {ns}")
+    assert "no logs yet" in text and "pod huge has not started yet (Pending)" in text, text
+    # -f waits for a pod that is still starting, visibly, then follows it.
+    kubectl("apply", "-f", "-", input=pod_yaml("late", ns, "echo hello-from-late; sleep 60", init_sleep=3))
+    reply, msgs = k.execute(f"%k8s logs late -f --timeout 20s -n {ns}", timeout=60)
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    text = shown(msgs)
+    assert "waiting for late" in text and "started after" in text, text
+    assert "hello-from-late" in stream_text(msgs), text
+
+
+def test_exec_into_a_crashed_container_says_its_state(k8s_kernel, ns):
+    kubectl("apply", "-f", "-", input=pod_yaml("crashy", ns, "echo boom; exit 3"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = kubectl("-n", ns, "get", "pod", "crashy", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}", check=False).stdout
+        if state == "CrashLoopBackOff":
+            break
+        time.sleep(0.5)
+    c, _ = failed(k8s_kernel, f"%k8s exec crashy -n {ns} -- ls")
+    assert c["ename"] == "NotRunning", c
+    assert "waiting (CrashLoopBackOff)" in c["evalue"] and "exit code 3" in c["evalue"], c
+    assert "HTTP 500" not in c["evalue"], c

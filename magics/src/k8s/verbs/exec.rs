@@ -158,6 +158,9 @@ async fn exec(a: &Options, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
     if phase != "Running" {
         return Err(MagicError::new("NotRunning", format!("pod {pod_name} is {phase}, not Running; a command can only run in a running container")));
     }
+    if let Some(why) = container_not_running(&pod, &container) {
+        return Err(MagicError::new("NotRunning", format!("container {container} of pod {pod_name} is not running: {why}")));
+    }
     let wants_stdin = a.stdin || body.is_some();
     let ap = AttachParams::default().container(container.clone()).stdin(wants_stdin).stdout(true).stderr(true);
     let api: Api<Pod> = Api::namespaced(conn.client.clone(), &ns);
@@ -271,6 +274,25 @@ impl Drop for ExecGuard {
             input.cancel();
         }
     }
+}
+
+/// The state of a container that is not running (crashed and waiting to restart, say) and its
+/// last exit, as a person reads it.
+fn container_not_running(pod: &Pod, container: &str) -> Option<String> {
+    let cs = pod.status.as_ref()?.container_statuses.as_ref()?.iter().find(|c| c.name == container)?;
+    let state = cs.state.as_ref()?;
+    if state.running.is_some() {
+        return None;
+    }
+    let now = match (&state.waiting, &state.terminated) {
+        (Some(w), _) => format!("waiting ({})", w.reason.clone().unwrap_or_default()),
+        (_, Some(t)) => format!("terminated ({}, exit code {})", t.reason.clone().unwrap_or_default(), t.exit_code),
+        _ => "not started".to_string(),
+    };
+    let last = cs.last_state.as_ref().and_then(|l| l.terminated.as_ref()).map(|t| {
+        format!("; its last run ended with exit code {}{}", t.exit_code, t.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())
+    });
+    Some(format!("{now}{}", last.unwrap_or_default()))
 }
 
 /// The runtime's exec errors nest several layers of context around the one part that says what

@@ -4,14 +4,20 @@
 use super::flags::{split_kind_names, Parsed, UsageError};
 use super::{plan, About, Completing, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
+use crate::k8s::cluster::objects::api_for;
 use crate::k8s::cluster::pods::{pods_of, PickError};
 use crate::k8s::cluster::{Conn, Scope};
 use crate::k8s::view::access_log::Stats;
-use crate::k8s::view::{human_duration, LiveLine};
+use crate::k8s::view::{human_duration, note, LiveLine};
+use crate::k8s::watch::pod_health::stuck_reason;
+use crate::k8s::watch::rollout::DEFAULT_TIMEOUT;
+use crate::k8s::watch::{Wake, Watch};
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams};
+use kube::runtime::watcher::Config;
 use output::{OutputSink, StreamName};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -124,14 +130,25 @@ async fn logs(a: &Options, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
     }
     pods.sort_by(|x, y| x.metadata.name.cmp(&y.metadata.name));
     if a.follow || a.stats {
+        let pods = wait_started(&conn, &ns, pods, a, sink).await?;
         return follow(&conn, &ns, &pods, &what, a, sink).await;
     }
     let api: Api<Pod> = Api::namespaced(conn.client.clone(), &ns);
     let several = pods.len() > 1 || a.prefix;
     let mut lines: Vec<(String, String)> = Vec::new();
+    // Pods with nothing to show, and why, for the one line that says so.
+    let mut quiet: Vec<String> = Vec::new();
     for pod in &pods {
         let (name, container, lp) = log_request(pod, a, false, several);
+        if let Some(why) = not_started(pod, container.as_deref()) {
+            quiet.push(format!("pod {name} has not started yet ({why})"));
+            continue;
+        }
         let text = conn.call(&format!("read the logs of pod {name}"), api.logs(&name, &lp)).await?;
+        if text.is_empty() {
+            quiet.push(format!("pod {name} has written nothing yet"));
+            continue;
+        }
         if !several {
             sink.stream(StreamName::Stdout, &text);
             return Ok(MagicOutput::None);
@@ -142,10 +159,89 @@ async fn logs(a: &Options, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
             lines.push((ts.to_string(), format!("{prefix} {rest}\n")));
         }
     }
+    if lines.is_empty() {
+        let hint = if quiet.iter().any(|q| q.contains("not started")) { "; logs -f waits for them" } else { "" };
+        sink.stream(StreamName::Stdout, &format!("(no logs yet: {}{hint})\n", quiet.join(", ")));
+        return Ok(MagicOutput::None);
+    }
     lines.sort_by(|x, y| x.0.cmp(&y.0));
     let text: String = lines.into_iter().map(|(_, l)| l).collect();
     sink.stream(StreamName::Stdout, &text);
     Ok(MagicOutput::None)
+}
+
+/// Why a pod's container has no logs to read yet (it has never started), if so. A container
+/// waiting to restart after a crash still has its last run's logs.
+fn not_started(pod: &Pod, container: Option<&str>) -> Option<String> {
+    let Some(status) = pod.status.as_ref() else { return Some("Pending".into()) };
+    let statuses = status.container_statuses.iter().flatten();
+    let Some(cs) = statuses.clone().find(|c| container.is_none_or(|n| c.name == n)) else {
+        return Some(status.phase.clone().unwrap_or_else(|| "Pending".into()));
+    };
+    let state = cs.state.as_ref()?;
+    let ran_before = cs.last_state.as_ref().and_then(|l| l.terminated.as_ref()).is_some();
+    match &state.waiting {
+        Some(w) if !ran_before => Some(w.reason.clone().unwrap_or_else(|| "waiting".into())),
+        _ => None,
+    }
+}
+
+/// `-f` on pods that have not started: waits for them, visibly, until they run (or cannot,
+/// with the cause), then gives their current state back for following.
+async fn wait_started(conn: &Arc<Conn>, ns: &str, pods: Vec<Pod>, a: &Options, sink: &Arc<dyn OutputSink>) -> Result<Vec<Pod>, MagicError> {
+    let waiting: Vec<String> =
+        pods.iter().filter(|p| not_started(p, a.container.as_deref()).is_some()).filter_map(|p| p.metadata.name.clone()).collect();
+    if waiting.is_empty() {
+        return Ok(pods);
+    }
+    let kind = conn.kind("pods").await?;
+    let limit = a.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let started = Instant::now();
+    let mut watch = Watch::new(conn.clone()).until(Some(started + limit)).tick(Duration::from_millis(500));
+    let sets: Vec<usize> = waiting
+        .iter()
+        .map(|name| watch.add("pods", api_for(conn, &kind, Some(ns)), kind.api_resource(), Config::default().fields(&format!("metadata.name={name}"))))
+        .collect();
+    let mut live: Option<LiveLine> = None;
+    loop {
+        let wake = watch.next().await?;
+        let now: Vec<Value> = sets.iter().filter_map(|s| watch.objects(*s).first().map(|v| (*v).clone())).collect();
+        let current: Vec<Pod> = now.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect();
+        if let Some(stuck) = now.iter().find_map(stuck_reason) {
+            if let Some(l) = live.as_mut() {
+                l.finish(note(&format!("stopped: {}", stuck.cause)));
+            }
+            return Err(MagicError::new(&stuck.cause, stuck.message));
+        }
+        let still: Vec<String> = current
+            .iter()
+            .filter_map(|p| not_started(p, a.container.as_deref()).map(|why| format!("{} ({why})", p.metadata.name.clone().unwrap_or_default())))
+            .collect();
+        if still.is_empty() && current.len() == waiting.len() {
+            if let Some(l) = live.as_mut() {
+                l.finish(note(&format!("started after {:.1} s", started.elapsed().as_secs_f64())));
+            }
+            // The pods as they are now, the started ones in place of the waiting ones.
+            return Ok(pods
+                .into_iter()
+                .map(|p| current.iter().find(|c| c.metadata.name == p.metadata.name).cloned().unwrap_or(p))
+                .collect());
+        }
+        if wake == Wake::Deadline {
+            if let Some(l) = live.as_mut() {
+                l.finish(note("(timed out)"));
+            }
+            return Err(MagicError::new(
+                "Timeout",
+                format!("{} did not start within {}", still.join(", "), human_duration(limit.as_secs() as i64)),
+            ));
+        }
+        let line = note(&format!("waiting for {} to start ({:.0} s)", still.join(", "), started.elapsed().as_secs_f64()));
+        match live.as_mut() {
+            Some(l) => l.update(line),
+            None => live = Some(LiveLine::new(sink, line)),
+        }
+    }
 }
 
 /// The pod's name, the container whose logs are read (-c, or the first), and the request.
