@@ -275,3 +275,54 @@ def test_exec_into_a_crashed_container_says_its_state(k8s_kernel, ns):
     assert c["ename"] == "NotRunning", c
     assert "waiting (CrashLoopBackOff)" in c["evalue"] and "exit code 3" in c["evalue"], c
     assert "HTTP 500" not in c["evalue"], c
+
+
+def test_get_output_forms_match_kubectl(k8s_kernel, ns):
+    k = k8s_kernel
+    for name, tier in (("cm-b", "back"), ("cm-a", "front")):
+        kubectl("-n", ns, "create", "configmap", name, "--from-literal=k=v")
+        kubectl("-n", ns, "label", "configmap", name, f"tier={tier}")
+    import shlex
+
+    same = [
+        ["get", "configmaps", "-l", "tier", "-o", "jsonpath={.items[*].metadata.name}"],
+        ["get", "configmaps", "-l", "tier", "-o", 'jsonpath={range .items[*]}{.metadata.name}{"\\t"}{.metadata.labels.tier}{"\\n"}{end}'],
+        ["get", "configmaps", "-l", "tier", "-o", "custom-columns=NAME:.metadata.name,TIER:.metadata.labels.tier"],
+        ["get", "configmaps", "-l", "tier", "--no-headers", "-o", "custom-columns=NAME:.metadata.name"],
+        ["get", "configmaps", "cm-a", "-o", "jsonpath={.data.k}"],
+        ["get", "configmaps", "-l", "tier", "--sort-by=.metadata.labels.tier", "-o", "custom-columns=NAME:.metadata.name"],
+        ["get", "configmaps", "--field-selector", "metadata.name=cm-b", "-o", "custom-columns=NAME:.metadata.name"],
+    ]
+    for args in same:
+        theirs = kubectl("-n", ns, *args).stdout
+        mine = ok(k, f"%k8s {shlex.join(args)} -n {ns}")
+        assert mine.strip() == theirs.strip(), f"{args}\nkubernel:\n{mine}\nkubectl:\n{theirs}"
+    text = ok(k, f"%k8s get configmaps -l tier --show-labels -L tier -n {ns}")
+    assert header_of(text)[-2:] == ["TIER", "LABELS"], text
+    assert "tier=front" in text and "kubernetes.io" not in text.split("LABELS", 1)[0], text
+    assert "NAME" not in ok(k, f"%k8s get configmaps -l tier --no-headers -n {ns}")
+
+
+def test_get_all_lists_the_all_category(k8s_kernel, ns):
+    kubectl("-n", ns, "create", "deployment", "everything", "--image=nginx")
+    kubectl("-n", ns, "create", "job", "alljob", "--image=busybox", "--", "true")
+    kubectl("-n", ns, "wait", "--for=create", "pod", "-l", "app=everything", "--timeout=30s", check=False)
+    text = ok(k8s_kernel, f"%k8s get all -n {ns}")
+    theirs = kubectl("-n", ns, "get", "all").stdout
+    for word in ("deployment.apps/everything", "replicaset.apps/everything-", "pod/everything-", "job.batch/alljob"):
+        assert word in theirs, f"kubectl shows {word}:\n{theirs}"
+        assert word in text, f"{word} missing:\n{text}"
+
+
+def test_logs_previous_of_a_restarted_container(k8s_kernel, ns):
+    kubectl("apply", "-f", "-", input=pod_yaml("again", ns, "echo run-$(date +%s%N); exit 1"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        restarts = kubectl("-n", ns, "get", "pod", "again", "-o", "jsonpath={.status.containerStatuses[0].restartCount}", check=False).stdout
+        if restarts and int(restarts) >= 1:
+            break
+        time.sleep(0.5)
+    theirs = kubectl("-n", ns, "logs", "again", "-p").stdout
+    assert "run-" in theirs
+    mine = ok(k8s_kernel, f"%k8s logs again -p -n {ns}")
+    assert "run-" in mine, mine

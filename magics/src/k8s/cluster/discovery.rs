@@ -83,6 +83,7 @@ impl Conn {
                         kind,
                         plural,
                         short_names: r.short_names,
+                        categories: r.categories,
                         namespaced: r.scope.as_deref() == Some("Namespaced"),
                         verbs: r.verbs,
                     });
@@ -125,6 +126,7 @@ impl Conn {
                     kind: r.kind,
                     plural: r.name,
                     short_names: r.short_names.unwrap_or_default(),
+                    categories: r.categories.unwrap_or_default(),
                     namespaced: r.namespaced,
                     verbs: r.verbs,
                 });

@@ -15,6 +15,8 @@ pub struct Kind {
     pub plural: String,
     pub singular: String,
     pub short_names: Vec<String>,
+    /// The groups of kinds it is in ("all" for `get all`).
+    pub categories: Vec<String>,
     pub namespaced: bool,
     pub verbs: Vec<String>,
 }
@@ -95,6 +97,11 @@ impl Catalog {
             })
             .unwrap_or_else(|| "; `%k8s connect` lists the API groups".to_string());
         Err(ClusterError::UnknownKind(format!("no kind '{typed}' on this cluster{hint}")))
+    }
+
+    /// The kinds of a category (`all`), as kubectl expands `get all`.
+    pub fn category(&self, name: &str) -> Vec<&Kind> {
+        self.kinds.iter().filter(|k| k.categories.iter().any(|c| c == name)).collect()
     }
 
     /// The kind of an object in a manifest: apiVersion + kind.
@@ -200,6 +207,7 @@ mod tests {
             plural: plural.into(),
             singular: k.to_ascii_lowercase(),
             short_names: short.iter().map(|s| s.to_string()).collect(),
+            categories: Vec::new(),
             namespaced: true,
             verbs: vec!["get".into(), "list".into()],
         }

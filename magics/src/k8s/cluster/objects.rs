@@ -52,6 +52,7 @@ pub async fn fetch(
     typed_kind: &str,
     names: &[String],
     selector: Option<&str>,
+    fields: Option<&str>,
     all_namespaces: bool,
 ) -> Result<(Kind, Vec<Value>), ClusterError> {
     let kind = conn.kind(typed_kind).await?;
@@ -62,6 +63,9 @@ pub async fn fetch(
         let mut lp = ListParams::default();
         if let Some(sel) = selector {
             lp = lp.labels(sel);
+        }
+        if let Some(fields) = fields {
+            lp = lp.fields(fields);
         }
         let list = conn.call(&format!("list {}", kind.plural), api.list(&lp)).await?;
         objects.extend(list.items.into_iter().map(|o| to_value(o, &ar)));
@@ -77,11 +81,20 @@ pub async fn fetch(
 
 /// The server's own printing of a kind's objects (a meta.k8s.io Table: the columns kubectl shows
 /// for kinds it has no printer of its own for, custom resources' printer columns included).
-pub async fn server_table(conn: &Conn, kind: &Kind, ns: Option<&str>, selector: Option<&str>) -> Result<Value, ClusterError> {
+pub async fn server_table(
+    conn: &Conn,
+    kind: &Kind,
+    ns: Option<&str>,
+    selector: Option<&str>,
+    fields: Option<&str>,
+) -> Result<Value, ClusterError> {
     let api = api_for(conn, kind, ns);
     let mut lp = ListParams::default();
     if let Some(sel) = selector {
         lp = lp.labels(sel);
+    }
+    if let Some(fields) = fields {
+        lp = lp.fields(fields);
     }
     let what = format!("list {}", kind.plural);
     let mut request = kube::core::Request::new(api.resource_url())

@@ -71,6 +71,12 @@ pub const FLAGS: &[Flag] = &[
     flag("--stop", None, Switch, ""),
     flag("--no-wait", None, Switch, ""),
     flag("--overwrite", None, Switch, ""),
+    flag("--previous", Some("-p"), Switch, ""),
+    flag("--show-labels", None, Switch, ""),
+    flag("--label-columns", Some("-L"), Text, "a label key"),
+    flag("--no-headers", None, Switch, ""),
+    flag("--field-selector", None, Text, "a field selector (e.g. status.phase=Running)"),
+    flag("--sort-by", None, Text, "a JSONPath (e.g. .metadata.creationTimestamp)"),
     flag("--to-revision", None, Whole { min: 1, bad: "a revision number" }, "a revision number"),
     flag("--min", None, Whole { min: 1, bad: "a number of replicas (a whole number, 1 or more)" }, "a number of replicas"),
     flag("--max", None, Whole { min: 1, bad: "a number of replicas (a whole number, 1 or more)" }, "a number of replicas"),
@@ -286,9 +292,11 @@ fn check(flag: &Flag, v: &str) -> Result<Value, String> {
             Some((k, val)) => Ok(Value::Pair(k.to_string(), val.to_string())),
             None => Err(format!("{long} '{v}' is not KEY=VALUE")),
         },
+        // -o also takes a template: jsonpath=... and custom-columns=..., read by get.
+        Choice(_) if long == "--output" && (v.starts_with("jsonpath=") || v.starts_with("custom-columns=")) => Ok(Value::Text(v.to_string())),
         Choice(choices) => choices.iter().find(|c| c.eq_ignore_ascii_case(v)).map(|c| Value::Text(c.to_string())).ok_or_else(|| {
             if long == "--output" {
-                format!("unknown output format '{v}'; use wide, yaml, json or name")
+                format!("unknown output format '{v}'; use wide, yaml, json, name, jsonpath=TEMPLATE or custom-columns=SPEC")
             } else {
                 format!("{long} '{v}': use {}", or_list(choices))
             }
@@ -424,7 +432,11 @@ mod tests {
         assert_eq!(p(GET, "pods -n").unwrap_err().0, "%k8s get: -n needs a namespace");
         assert_eq!(p(GET, "pods -n -A").unwrap_err().0, "%k8s get: -n needs a namespace");
         assert_eq!(p(GET, "pods -o").unwrap_err().0, "%k8s get: -o needs a format (wide, yaml, json or name)");
-        assert_eq!(p(GET, "pods -o table").unwrap_err().0, "%k8s get: unknown output format 'table'; use wide, yaml, json or name");
+        assert_eq!(
+            p(GET, "pods -o table").unwrap_err().0,
+            "%k8s get: unknown output format 'table'; use wide, yaml, json, name, jsonpath=TEMPLATE or custom-columns=SPEC"
+        );
+        assert_eq!(p(GET, "pods -o jsonpath={.items[*].metadata.name}").unwrap().text("--output").as_deref(), Some("jsonpath={.items[*].metadata.name}"));
         assert_eq!(p(GET, "pods --frobnicate").unwrap_err().0, "%k8s get: unknown flag --frobnicate");
         assert_eq!(p(GET, "pods --image x").unwrap_err().0, "%k8s get: --image is not a flag of get");
         assert_eq!(p(GET, "pods -n a -A").unwrap_err().0, "%k8s get: -n and -A do not go together");

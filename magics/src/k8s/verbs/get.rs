@@ -7,7 +7,8 @@ use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
 use crate::k8s::cluster::objects::{api_for, fetch, kind_ref, server_table};
 use crate::k8s::cluster::{Conn, Kind, Scope};
 use crate::k8s::view::documents::{as_document, json_bundle, names_bundle, yaml_bundle};
-use crate::k8s::view::{from_server, human_duration, name_of, table, LiveLine, Table, OWN_COLUMNS};
+use crate::k8s::cluster::objects::labels_text;
+use crate::k8s::view::{from_server, human_duration, jsonpath, name_of, table, LiveLine, Table, OWN_COLUMNS};
 use crate::k8s::watch::{Wake, Watch};
 use chrono::Utc;
 use kube::runtime::watcher::Config;
@@ -22,7 +23,21 @@ pub struct Get;
 
 const ABOUT: About = About {
     name: "get",
-    flags: &["--namespace", "--all-namespaces", "--selector", "--output", "--watch", "--timeout", "--context", "--kubeconfig"],
+    flags: &[
+        "--namespace",
+        "--all-namespaces",
+        "--selector",
+        "--field-selector",
+        "--output",
+        "--show-labels",
+        "--label-columns",
+        "--no-headers",
+        "--sort-by",
+        "--watch",
+        "--timeout",
+        "--context",
+        "--kubeconfig",
+    ],
     help: "  %k8s get KIND [NAME...] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
         a table with kubectl's columns; KIND is a name, a short name (po, deploy, svc, rs, ns,
         no, cm, sa, ing, job, ds, sts, ...) or a custom resource; KIND/NAME and KIND,KIND work too
@@ -32,24 +47,46 @@ const ABOUT: About = About {
     takes_command: false,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     Table,
     Wide,
     Yaml,
     Json,
     Name,
+    /// `-o jsonpath=TEMPLATE`
+    JsonPath(String),
+    /// `-o custom-columns=HEADER:PATH,...`
+    Columns(Vec<(String, String)>),
 }
 
 impl Output {
-    pub fn of(p: &Parsed) -> Output {
-        match p.text("--output").as_deref() {
-            Some("wide") => Output::Wide,
-            Some("yaml") => Output::Yaml,
-            Some("json") => Output::Json,
-            Some("name") => Output::Name,
-            _ => Output::Table,
+    pub fn of(p: &Parsed) -> Result<Output, UsageError> {
+        let text = p.text("--output").unwrap_or_default();
+        if let Some(template) = text.strip_prefix("jsonpath=") {
+            return Ok(Output::JsonPath(template.trim_matches('\'').to_string()));
         }
+        if let Some(spec) = text.strip_prefix("custom-columns=") {
+            let columns: Option<Vec<(String, String)>> = spec
+                .split(',')
+                .map(|c| c.split_once(':').map(|(h, p)| (h.to_string(), p.to_string())))
+                .collect();
+            return match columns {
+                Some(c) if !c.is_empty() => Ok(Output::Columns(c)),
+                _ => Err(p.usage(format!("custom-columns={spec}: write HEADER:PATH,HEADER:PATH, e.g. NAME:.metadata.name"))),
+            };
+        }
+        Ok(match text.as_str() {
+            "wide" => Output::Wide,
+            "yaml" => Output::Yaml,
+            "json" => Output::Json,
+            "name" => Output::Name,
+            _ => Output::Table,
+        })
+    }
+
+    fn is_table(&self) -> bool {
+        matches!(self, Output::Table | Output::Wide)
     }
 }
 
@@ -59,6 +96,7 @@ pub struct Selection {
     pub kind: String,
     pub names: Vec<String>,
     pub selector: Option<String>,
+    pub fields: Option<String>,
     pub all_namespaces: bool,
     pub scope: Scope,
 }
@@ -78,13 +116,14 @@ impl Selection {
             kind,
             names: p.positional[1..].to_vec(),
             selector,
+            fields: p.text("--field-selector"),
             all_namespaces: p.has("--all-namespaces"),
             scope: p.scope(),
         })
     }
 
     pub async fn fetch(&self, conn: &Conn, ns: &str, kind: &str) -> Result<(Kind, Vec<Value>), MagicError> {
-        Ok(fetch(conn, ns, kind, &self.names, self.selector.as_deref(), self.all_namespaces).await?)
+        Ok(fetch(conn, ns, kind, &self.names, self.selector.as_deref(), self.fields.as_deref(), self.all_namespaces).await?)
     }
 
     /// kubectl's words for an empty answer.
@@ -104,6 +143,11 @@ pub struct Options {
     pub output: Output,
     pub watch: bool,
     pub timeout: Option<Duration>,
+    pub show_labels: bool,
+    /// `-L KEY`: a column per label key.
+    pub label_columns: Vec<String>,
+    pub no_headers: bool,
+    pub sort_by: Option<String>,
 }
 
 impl Verb for Get {
@@ -121,8 +165,8 @@ impl Verb for Get {
 impl Options {
     pub fn read(p: &mut Parsed) -> Result<Options, UsageError> {
         let what = Selection::read(p)?;
-        let (output, watch, timeout) = (Output::of(p), p.has("--watch"), p.duration("--timeout"));
-        if watch && !matches!(output, Output::Table | Output::Wide) {
+        let (output, watch, timeout) = (Output::of(p)?, p.has("--watch"), p.duration("--timeout"));
+        if watch && !output.is_table() {
             return Err(p.usage("-w shows a live table; it does not go with -o yaml, json or name"));
         }
         if watch && (what.names.len() > 1 || what.kind.contains(',')) {
@@ -131,7 +175,17 @@ impl Options {
         if timeout.is_some() && !watch {
             return Err(p.usage("--timeout goes with -w"));
         }
-        Ok(Options { what, output, watch, timeout })
+        let label_columns = p.texts("--label-columns").iter().flat_map(|l| l.split(',').map(str::to_string)).collect();
+        Ok(Options {
+            what,
+            output,
+            watch,
+            timeout,
+            show_labels: p.has("--show-labels"),
+            label_columns,
+            no_headers: p.has("--no-headers"),
+            sort_by: p.text("--sort-by"),
+        })
     }
 }
 
@@ -141,16 +195,24 @@ impl Plan for Options {
         if self.watch {
             return self.watch(&conn, &ns, cx.sink).await;
         }
-        let kinds: Vec<&str> = self.what.kind.split(',').filter(|k| !k.is_empty()).collect();
-        if kinds.len() > 1 {
+        let mut kinds: Vec<String> = self.what.kind.split(',').filter(|k| !k.is_empty()).map(str::to_string).collect();
+        // `all` is a category the server declares (pods, services, deployments ...).
+        if kinds.iter().any(|k| k == "all") {
+            let catalog = conn.catalog().await?;
+            let all: Vec<String> = catalog.category("all").iter().map(|k| k.full_name()).collect();
+            kinds = kinds.into_iter().flat_map(|k| if k == "all" { all.clone() } else { vec![k] }).collect();
+        }
+        if kinds.len() > 1 || self.what.kind.split(',').any(|k| k == "all") {
+            let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
             return self.several(&conn, &ns, &kinds).await;
         }
-        let (kind, objects) = self.what.fetch(&conn, &ns, &self.what.kind).await?;
+        let (kind, mut objects) = self.what.fetch(&conn, &ns, &self.what.kind).await?;
+        self.sort(&mut objects)?;
         let single = self.what.names.len() == 1;
-        if objects.is_empty() && matches!(self.output, Output::Table | Output::Wide | Output::Name) {
+        if objects.is_empty() && matches!(self.output, Output::Table | Output::Wide | Output::Name | Output::Columns(_)) {
             return result(self.what.nothing_found(&kind, &ns));
         }
-        let bundle = match self.output {
+        let bundle = match &self.output {
             Output::Table | Output::Wide => {
                 let with_ns = self.what.all_namespaces && kind.namespaced;
                 self.table_of(&conn, &ns, &kind, &objects, with_ns).await.bundle()
@@ -158,6 +220,12 @@ impl Plan for Options {
             Output::Yaml => yaml_bundle(&as_document(objects, single)),
             Output::Json => json_bundle(&as_document(objects, single)),
             Output::Name => names_bundle(&kind.kind, &kind.group, &objects),
+            Output::JsonPath(template) => {
+                let doc = as_document(objects, single);
+                let text = jsonpath::render(template, &doc).map_err(|e| MagicError::usage(format!("%k8s get: -o jsonpath: {e}")))?;
+                MimeBundle::plain(text)
+            }
+            Output::Columns(columns) => self.columns(columns, &objects)?.bundle(),
         };
         result(bundle)
     }
@@ -167,11 +235,86 @@ impl Options {
     /// kubectl's columns: ours for the common kinds, the server's own printing for the others
     /// (jobs, cronjobs, statefulsets, custom resources ...), as kubectl asks for it.
     async fn table_of(&self, conn: &Conn, ns: &str, kind: &Kind, objects: &[Value], with_ns: bool) -> Table {
+        let mut t = self.columns_of(conn, ns, kind, objects, with_ns).await;
+        self.decorate(&mut t, objects, with_ns);
+        t
+    }
+
+    /// `--show-labels`, `-L KEY` and `--no-headers`, on any table of objects.
+    fn decorate(&self, t: &mut Table, objects: &[Value], with_ns: bool) {
+        if !self.label_columns.is_empty() || self.show_labels {
+            let name_col = usize::from(with_ns);
+            let by_name: std::collections::HashMap<(String, String), &Value> = objects
+                .iter()
+                .map(|o| ((o["metadata"]["namespace"].as_str().unwrap_or_default().to_string(), name_of(o)), o))
+                .collect();
+            for key in &self.label_columns {
+                t.headers.push(key.rsplit('/').next().unwrap_or(key).to_uppercase());
+            }
+            if self.show_labels {
+                t.headers.push("LABELS".into());
+            }
+            for row in &mut t.rows {
+                let ns = if with_ns { row[0].clone() } else { String::new() };
+                let o = by_name
+                    .get(&(ns.clone(), row[name_col].clone()))
+                    .or_else(|| by_name.iter().find(|((_, n), _)| *n == row[name_col]).map(|(_, o)| o));
+                let labels = o.map(|o| &o["metadata"]["labels"]);
+                for key in &self.label_columns {
+                    row.push(labels.and_then(|l| l[key.as_str()].as_str()).unwrap_or_default().to_string());
+                }
+                if self.show_labels {
+                    let text = labels.map(labels_text).unwrap_or_default();
+                    row.push(if text.is_empty() { "<none>".into() } else { text });
+                }
+            }
+        }
+        t.no_headers = self.no_headers;
+    }
+
+    /// `--sort-by PATH`: numbers as numbers, everything else as text, missing values first.
+    fn sort(&self, objects: &mut [Value]) -> Result<(), MagicError> {
+        let Some(path) = &self.sort_by else { return Ok(()) };
+        let key = |o: &Value| -> Result<(Option<f64>, String), MagicError> {
+            let found = jsonpath::select(o, path).map_err(|e| MagicError::usage(format!("%k8s get: --sort-by: {e}")))?;
+            let v = found.first().copied();
+            Ok((v.and_then(Value::as_f64), v.map(jsonpath::text_of).unwrap_or_default()))
+        };
+        let mut keyed: Vec<((Option<f64>, String), Value)> =
+            objects.iter().map(|o| key(o).map(|k| (k, o.clone()))).collect::<Result<_, _>>()?;
+        keyed.sort_by(|(a, _), (b, _)| match (a.0, b.0) {
+            (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+            _ => a.1.cmp(&b.1),
+        });
+        for (slot, (_, o)) in objects.iter_mut().zip(keyed) {
+            *slot = o;
+        }
+        Ok(())
+    }
+
+    /// `-o custom-columns=HEADER:PATH,...`: several values of one path are joined by commas.
+    fn columns(&self, columns: &[(String, String)], objects: &[Value]) -> Result<Table, MagicError> {
+        let headers: Vec<&str> = columns.iter().map(|(h, _)| h.as_str()).collect();
+        let mut t = Table::new(&headers);
+        for o in objects {
+            let mut row = Vec::new();
+            for (_, path) in columns {
+                let found = jsonpath::select(o, path).map_err(|e| MagicError::usage(format!("%k8s get: custom-columns: {e}")))?;
+                let text = found.into_iter().map(jsonpath::text_of).collect::<Vec<_>>().join(",");
+                row.push(if text.is_empty() { "<none>".into() } else { text });
+            }
+            t.rows.push(row);
+        }
+        t.no_headers = self.no_headers;
+        Ok(t)
+    }
+
+    async fn columns_of(&self, conn: &Conn, ns: &str, kind: &Kind, objects: &[Value], with_ns: bool) -> Table {
         let wide = self.output == Output::Wide;
         let own = OWN_COLUMNS.contains(&kind.plural.as_str()) && matches!(kind.group.as_str(), "" | "apps" | "autoscaling");
         if !own {
             let scope = if self.what.all_namespaces || !kind.namespaced { None } else { Some(ns) };
-            if let Ok(printed) = server_table(conn, kind, scope, self.what.selector.as_deref()).await {
+            if let Ok(printed) = server_table(conn, kind, scope, self.what.selector.as_deref(), self.what.fields.as_deref()).await {
                 let key = |o: &Value| (o["metadata"]["namespace"].as_str().map(str::to_string), name_of(o));
                 let wanted: HashSet<_> = objects.iter().map(key).collect();
                 return from_server(&printed, wide, with_ns, |o| wanted.contains(&key(o)));
@@ -252,7 +395,7 @@ impl Options {
             if objects.is_empty() {
                 continue;
             }
-            match self.output {
+            match &self.output {
                 Output::Table | Output::Wide => {
                     let with_ns = self.what.all_namespaces && kind.namespaced;
                     let mut t = self.table_of(conn, ns, &kind, &objects, with_ns).await;
@@ -267,10 +410,16 @@ impl Options {
                     html.push_str(&t.to_html());
                 }
                 Output::Name => text.push_str(names_bundle(&kind.kind, &kind.group, &objects).text().unwrap_or_default()),
-                Output::Yaml | Output::Json => all.extend(objects),
+                Output::Yaml | Output::Json | Output::JsonPath(_) | Output::Columns(_) => all.extend(objects),
             }
         }
-        match self.output {
+        match &self.output {
+            Output::JsonPath(template) => {
+                let doc = as_document(all, false);
+                let text = jsonpath::render(template, &doc).map_err(|e| MagicError::usage(format!("%k8s get: -o jsonpath: {e}")))?;
+                result(MimeBundle::plain(text))
+            }
+            Output::Columns(columns) => result(self.columns(columns, &all)?.bundle()),
             Output::Yaml => result(yaml_bundle(&as_document(all, false))),
             Output::Json => result(json_bundle(&as_document(all, false))),
             _ if text.is_empty() => {

@@ -33,13 +33,14 @@ const ABOUT: About = About {
         "--tail",
         "--since",
         "--prefix",
+        "--previous",
         "--follow",
         "--stats",
         "--timeout",
         "--context",
         "--kubeconfig",
     ],
-    help: "  %k8s logs POD | deploy/NAME | job/NAME | -l SELECTOR [-c CONTAINER] [--tail N] [--since 5m] [--prefix]
+    help: "  %k8s logs POD | deploy/NAME | job/NAME | -l SELECTOR [-c CONTAINER] [--tail N] [--since 5m] [--prefix] [-p]
         the logs; the pods of a workload are interleaved by time, each line with its pod
   %k8s logs ... -f [--timeout 30s]      follow: new lines as they come, until the timeout or an interrupt
   %k8s logs ... --stats [--timeout 30s] live request statistics of a web server's access log
@@ -55,6 +56,8 @@ struct Options {
     tail: Option<i64>,
     since: Option<Duration>,
     prefix: bool,
+    /// `-p`: the previous run of a restarted container.
+    previous: bool,
     follow: bool,
     stats: bool,
     timeout: Option<Duration>,
@@ -93,6 +96,7 @@ impl Options {
             tail: p.number("--tail"),
             since: p.duration("--since"),
             prefix: p.has("--prefix"),
+            previous: p.has("--previous"),
             follow: p.has("--follow"),
             stats: p.has("--stats"),
             timeout: p.duration("--timeout"),
@@ -140,7 +144,7 @@ async fn logs(a: &Options, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
     let mut quiet: Vec<String> = Vec::new();
     for pod in &pods {
         let (name, container, lp) = log_request(pod, a, false, several);
-        if let Some(why) = not_started(pod, container.as_deref()) {
+        if let Some(why) = not_started(pod, container.as_deref()).filter(|_| !a.previous) {
             quiet.push(format!("pod {name} has not started yet ({why})"));
             continue;
         }
@@ -253,6 +257,7 @@ fn log_request(pod: &Pod, a: &Options, follow: bool, timestamps: bool) -> (Strin
         container: container.clone(),
         tail_lines: a.tail,
         since_seconds: a.since.map(|d| d.as_secs().max(1) as i64),
+        previous: a.previous,
         timestamps,
         ..LogParams::default()
     };

@@ -8,6 +8,7 @@ pub mod cluster_info;
 pub mod describe;
 pub mod documents;
 pub mod fields;
+pub mod jsonpath;
 pub mod live;
 pub mod quantity;
 pub mod table;

@@ -10,16 +10,19 @@ use serde_json::Value;
 pub struct Table {
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
+    /// `--no-headers`: the rows alone.
+    pub no_headers: bool,
 }
 
 impl Table {
     pub fn new(headers: &[&str]) -> Self {
-        Self { headers: headers.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        Self { headers: headers.iter().map(|h| h.to_string()).collect(), rows: Vec::new(), no_headers: false }
     }
 
     /// Columns aligned the way kubectl aligns them: padded to the widest cell, three spaces apart.
     pub fn to_text(&self) -> String {
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        let mut widths: Vec<usize> =
+            self.headers.iter().map(|h| if self.no_headers { 0 } else { h.chars().count() }).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
                 if i < widths.len() {
@@ -41,7 +44,9 @@ impl Table {
             out.push_str(text.trim_end());
             out.push('\n');
         };
-        line(&self.headers);
+        if !self.no_headers {
+            line(&self.headers);
+        }
         for row in &self.rows {
             line(row);
         }
@@ -49,11 +54,15 @@ impl Table {
     }
 
     pub fn to_html(&self) -> String {
-        let mut html = String::from("<table class=\"kubernel-k8s\"><thead><tr>");
-        for h in &self.headers {
-            html.push_str(&format!("<th style=\"text-align:left\">{}</th>", escape_html(h)));
+        let mut html = String::from("<table class=\"kubernel-k8s\">");
+        if !self.no_headers {
+            html.push_str("<thead><tr>");
+            for h in &self.headers {
+                html.push_str(&format!("<th style=\"text-align:left\">{}</th>", escape_html(h)));
+            }
+            html.push_str("</tr></thead>");
         }
-        html.push_str("</tr></thead><tbody>");
+        html.push_str("<tbody>");
         for row in &self.rows {
             html.push_str("<tr>");
             for cell in row {
