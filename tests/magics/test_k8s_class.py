@@ -326,3 +326,44 @@ def test_logs_previous_of_a_restarted_container(k8s_kernel, ns):
     assert "run-" in theirs
     mine = ok(k8s_kernel, f"%k8s logs again -p -n {ns}")
     assert "run-" in mine, mine
+
+
+def test_label_and_annotate_as_kubectl_does(k8s_kernel, ns):
+    k = k8s_kernel
+    kubectl("-n", ns, "create", "configmap", "tagged", "--from-literal=k=v")
+    text = ok(k, f"%k8s label configmap tagged tier=front team=blue -n {ns}")
+    assert "configmap/tagged labeled" in text, text
+    labels = kubectl("-n", ns, "get", "cm", "tagged", "-o", "jsonpath={.metadata.labels}").stdout
+    assert '"tier":"front"' in labels and '"team":"blue"' in labels, labels
+    c, _ = failed(k, f"%k8s label configmap tagged tier=back -n {ns}")
+    assert "already has a value (front)" in c["evalue"] and "--overwrite" in c["evalue"], c
+    ok(k, f"%k8s label configmap tagged tier=back team- --overwrite -n {ns}")
+    labels = kubectl("-n", ns, "get", "cm", "tagged", "-o", "jsonpath={.metadata.labels}").stdout
+    assert '"tier":"back"' in labels and "team" not in labels, labels
+    assert "configmap/tagged annotated" in ok(k, f"%k8s annotate cm/tagged note=hello -n {ns}")
+    assert kubectl("-n", ns, "get", "cm", "tagged", "-o", "jsonpath={.metadata.annotations.note}").stdout == "hello"
+
+
+def test_create_makes_what_kubectl_create_makes(k8s_kernel, ns):
+    k = k8s_kernel
+    other = f"{ns}-made"
+    assert f"namespace/{other} created" in ok(k, f"%k8s create namespace {other}")
+    try:
+        c, _ = failed(k, f"%k8s create namespace {other}")
+        assert c["ename"] == "AlreadyExists", c
+        assert "deployment.apps/made created" in ok(k, f"%k8s create deployment made --image nginx:1.27 --replicas 2 -n {ns}")
+        kubectl("-n", ns, "create", "deployment", "theirs-made", "--image=nginx:1.27", "--replicas=2")
+        fields = "jsonpath={.spec.replicas} {.spec.selector.matchLabels} {.spec.template.spec.containers[0].name} {.spec.template.spec.containers[0].image}"
+        mine = kubectl("-n", ns, "get", "deploy", "made", "-o", fields).stdout
+        theirs = kubectl("-n", ns, "get", "deploy", "theirs-made", "-o", fields).stdout.replace("theirs-made", "made")
+        assert mine == theirs, (mine, theirs)
+        assert "job.batch/hello created" in ok(k, f"%k8s create job hello --image busybox -n {ns} -- echo hi")
+        assert "configmap/settings created" in ok(k, f"%k8s create configmap settings --from-literal a=1 --from-literal b=2 -n {ns}")
+        assert kubectl("-n", ns, "get", "cm", "settings", "-o", "jsonpath={.data.b}").stdout == "2"
+        assert "secret/pw created" in ok(k, f"%k8s create secret generic pw --from-literal password=s3cr3t -n {ns}")
+        import base64
+
+        raw = kubectl("-n", ns, "get", "secret", "pw", "-o", "jsonpath={.data.password}").stdout
+        assert base64.b64decode(raw) == b"s3cr3t"
+    finally:
+        kubectl("delete", "namespace", other, "--wait=false", check=False)

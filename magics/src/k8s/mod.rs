@@ -48,7 +48,7 @@ Tab completes verbs, flags, kinds and the names of live objects.";
 
 /// kubectl's verbs that kubernel does not have: said so, rather than "did you mean" another.
 const NOT_YET: &[&str] = &[
-    "cp", "create", "label", "annotate", "patch", "wait", "explain", "diff", "auth", "edit", "replace", "attach",
+    "cp", "patch", "wait", "explain", "diff", "auth", "edit", "replace", "attach",
     "proxy", "drain", "cordon", "uncordon", "taint", "certificate", "kustomize", "plugin", "debug", "events",
     "completion", "alpha", "options",
 ];

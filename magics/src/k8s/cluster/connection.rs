@@ -212,6 +212,7 @@ impl Conn {
                     },
                     403 => ClusterError::Forbidden { message: forbidden_text(what, &msg, self.user.as_deref()), source: err },
                     404 => ClusterError::NotFound { message: msg, source: Some(err) },
+                    409 if status.reason == "AlreadyExists" => ClusterError::AlreadyExists { message: msg, source: err },
                     409 => ClusterError::Conflict { message: msg, source: err },
                     422 => ClusterError::Invalid { message: msg, source: err },
                     code => ClusterError::Api { message: format!("{what}: {msg} (HTTP {code})"), code: Some(code), source: Some(err) },

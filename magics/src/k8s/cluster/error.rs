@@ -23,6 +23,9 @@ pub enum ClusterError {
     NotFound { message: String, #[source] source: Option<kube::Error> },
     #[error("{message}")]
     Conflict { message: String, #[source] source: kube::Error },
+    /// A create of a name that is taken.
+    #[error("{message}")]
+    AlreadyExists { message: String, #[source] source: kube::Error },
     /// The server refused an object as invalid (HTTP 422).
     #[error("{message}")]
     Invalid { message: String, #[source] source: kube::Error },
@@ -48,6 +51,7 @@ impl ClusterError {
             ClusterError::Forbidden { .. } => "Forbidden",
             ClusterError::NotFound { .. } => "NotFound",
             ClusterError::Conflict { .. } => "Conflict",
+            ClusterError::AlreadyExists { .. } => "AlreadyExists",
             ClusterError::Invalid { .. } => "Invalid",
             ClusterError::Api { .. } => "ApiError",
             ClusterError::UnknownKind(_) => "UnknownKind",

@@ -72,6 +72,8 @@ pub const FLAGS: &[Flag] = &[
     flag("--no-wait", None, Switch, ""),
     flag("--overwrite", None, Switch, ""),
     flag("--previous", Some("-p"), Switch, ""),
+    flag("--from-literal", None, KeyValue, "KEY=VALUE"),
+    flag("--from-file", None, Text, "a file (or KEY=FILE)"),
     flag("--show-labels", None, Switch, ""),
     flag("--label-columns", Some("-L"), Text, "a label key"),
     flag("--no-headers", None, Switch, ""),

@@ -5,12 +5,14 @@
 
 pub mod flags;
 
+pub mod annotate;
 pub mod api_resources;
 pub mod apply;
 pub mod autoscale;
 pub mod cleanup;
 pub mod cluster_info;
 pub mod connect;
+pub mod create;
 pub mod delete;
 pub mod describe;
 pub mod endpoints;
@@ -18,6 +20,7 @@ pub mod exec;
 pub mod expose;
 pub mod get;
 pub mod http;
+pub mod label;
 pub mod logs;
 pub mod owned;
 pub mod port_forward;
@@ -70,6 +73,9 @@ pub static ALL: &[&dyn Verb] = &[
     &version::Version,
     &cluster_info::ClusterInfo,
     &api_resources::ApiResources,
+    &label::Label,
+    &annotate::Annotate,
+    &create::Create,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Verb> {
