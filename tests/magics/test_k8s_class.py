@@ -367,3 +367,12 @@ def test_create_makes_what_kubectl_create_makes(k8s_kernel, ns):
         assert base64.b64decode(raw) == b"s3cr3t"
     finally:
         kubectl("delete", "namespace", other, "--wait=false", check=False)
+
+
+def test_config_contexts_as_kubectl_lists_them(k8s_kernel):
+    assert ok(k8s_kernel, "%k8s config current-context").strip() == kubectl("config", "current-context").stdout.strip()
+    theirs = kubectl("config", "get-contexts").stdout
+    mine = ok(k8s_kernel, "%k8s config get-contexts")
+    assert header_of(mine) == header_of(theirs), mine
+    current = [l for l in theirs.splitlines() if l.startswith("*")][0].split()[1]
+    assert any(l.startswith("*") and current in l for l in mine.splitlines()), mine

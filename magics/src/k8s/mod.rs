@@ -80,7 +80,7 @@ pub fn read(args: &[String], has_body: bool) -> Result<(&'static dyn Verb, Parse
                 rest = vec!["namespace".into(), ns];
                 "use"
             }
-            _ => return Err(UsageError("%k8s: of `config` only use-context and set-context --current are known".into())),
+            _ => "config",
         },
         name => name,
     };
@@ -170,9 +170,7 @@ impl K8s {
     /// Everything that may be typed at the cursor; the caller filters by the typed prefix.
     async fn candidates(&self, before: &[&str], current: &str) -> Vec<String> {
         let Some(verb_word) = before.first() else {
-            let mut v: Vec<String> = ALL.iter().map(|v| v.name().to_string()).collect();
-            v.push("config".into());
-            return v;
+            return ALL.iter().map(|v| v.name().to_string()).collect();
         };
         let Some(verb) = verbs::find(verb_word) else { return Vec::new() };
         // Positionals so far (flag values left out), and the -n given, if any.

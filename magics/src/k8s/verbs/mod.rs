@@ -11,6 +11,7 @@ pub mod apply;
 pub mod autoscale;
 pub mod cleanup;
 pub mod cluster_info;
+pub mod config;
 pub mod connect;
 pub mod create;
 pub mod delete;
@@ -76,6 +77,7 @@ pub static ALL: &[&dyn Verb] = &[
     &label::Label,
     &annotate::Annotate,
     &create::Create,
+    &config::Config,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Verb> {
