@@ -4,9 +4,12 @@
 
 use super::compile_errors;
 use super::output_pump::Pump;
+use super::snapshot::Recorder;
 use crate::interpreter::{ErrorInfo, InputReader};
 use evcxr::{CommandContext, EvalCallbacks, Error as EvcxrError};
+use magics::Snapshot;
 use output::{MimeBundle, OutputSink};
+use std::path::PathBuf;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -18,12 +21,27 @@ pub enum RustOutcome {
     Failed(ErrorInfo),
 }
 
+/// Who asked for code to run.
+pub enum Origin {
+    /// A cell of the notebook: counted in the snapshot.
+    Cell,
+    /// A user expression of an execute request.
+    Expression,
+    /// The kernel's own code, which brings no `evcxr_display` types; `holds` (a file the code
+    /// reads, say) is dropped once the code has run or been given up.
+    Kernel {
+        #[allow(dead_code)] // only held
+        holds: Box<dyn Send>,
+    },
+}
+
 enum Job {
     Execute {
         code: String,
         first_line: usize,
         sink: Arc<dyn OutputSink>,
         input: Arc<dyn InputReader>,
+        origin: Origin,
         done: oneshot::Sender<RustOutcome>,
     },
     Complete { code: String, byte_pos: usize, done: oneshot::Sender<Option<evcxr::Completions>> },
@@ -41,6 +59,8 @@ struct Shared {
     ready: AtomicBool,
     /// Set once the session may hold a type with `evcxr_display` (see final_value.rs).
     rich_display: AtomicBool,
+    /// What the notebook has defined, as of its last successful cell (see snapshot.rs).
+    snapshot: Mutex<Snapshot>,
 }
 
 #[derive(Clone)]
@@ -71,13 +91,19 @@ impl EvcxrWorker {
         first_line: usize,
         sink: Arc<dyn OutputSink>,
         input: Arc<dyn InputReader>,
+        origin: Origin,
     ) -> RustOutcome {
         let (done, rx) = oneshot::channel();
         self.shared.queued.fetch_add(1, Ordering::SeqCst);
-        if self.jobs.send(Job::Execute { code, first_line, sink, input, done }).is_err() {
+        if self.jobs.send(Job::Execute { code, first_line, sink, input, origin, done }).is_err() {
             return RustOutcome::Failed(ErrorInfo::new("EvaluatorGone", "the Rust evaluator has stopped"));
         }
         rx.await.unwrap_or_else(|_| RustOutcome::Failed(ErrorInfo::new("EvaluatorGone", "the Rust evaluator has stopped")))
+    }
+
+    /// The notebook's state after its last successful cell; a copy, taken under a short lock.
+    pub fn snapshot(&self) -> Snapshot {
+        self.shared.snapshot.lock().unwrap().clone()
     }
 
     pub async fn complete(&self, code: String, byte_pos: usize) -> Option<evcxr::Completions> {
@@ -122,6 +148,7 @@ fn run(jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
         }
     };
     *shared.child.lock().unwrap() = Some(context.process_handle());
+    let mut recorder = Recorder::new(build_dir(&mut context));
     shared.ready.store(true, Ordering::SeqCst);
     if std::env::var_os("KUBERNEL_DEBUG").is_some() {
         crate::transport::sockets::log(&format!("evcxr ready after {:?}", started.elapsed()));
@@ -146,12 +173,18 @@ fn run(jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
             },
         };
         match job {
-            Job::Execute { code, first_line, sink, input, done } => {
+            Job::Execute { code, first_line, sink, input, origin, done } => {
                 let outcome = if shared.interrupted.swap(false, Ordering::SeqCst) {
                     RustOutcome::Failed(ErrorInfo::new("Interrupted", "the cell was interrupted before it started"))
+                } else if done.is_closed() {
+                    // Nobody waits for it any more (a magic that was interrupted): do not run it.
+                    RustOutcome::Failed(ErrorInfo::new("Interrupted", "the code was given up before it started"))
                 } else {
-                    execute(&mut context, &pump, &shared, &code, first_line, sink, input)
+                    let cell = Cell { code: &code, first_line, origin: &origin };
+                    execute(&mut context, &pump, &shared, &mut recorder, cell, sink, input)
                 };
+                // A file the code read goes before its caller hears back.
+                drop(origin);
                 if shared.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
                     shared.interrupted.store(false, Ordering::SeqCst);
                 }
@@ -180,6 +213,14 @@ fn refuse_all(jobs: mpsc::Receiver<Job>, shared: &Shared, message: String) {
     }
 }
 
+/// evcxr's build folder (Cargo.toml, Cargo.lock, src/lib.rs), from its `:last_compile_dir`
+/// command; it does not change during a session. None if evcxr does not say.
+fn build_dir(context: &mut CommandContext) -> Option<PathBuf> {
+    let outputs = context.execute(":last_compile_dir").ok()?;
+    let dir = PathBuf::from(outputs.content_by_mime_type.get("text/plain")?.trim());
+    dir.is_dir().then_some(dir)
+}
+
 /// A start-up failure, with the fix when it is a known one.
 fn startup_message(error: &str) -> String {
     let hint = if error.contains("rust-src") || error.contains("sysroot") || error.contains("library/core") {
@@ -192,16 +233,24 @@ fn startup_message(error: &str) -> String {
     format!("Rust cells are unavailable: the evaluator could not start: {}.{hint}", error.trim())
 }
 
+struct Cell<'a> {
+    code: &'a str,
+    first_line: usize,
+    origin: &'a Origin,
+}
+
 fn execute(
     context: &mut CommandContext,
     pump: &Pump,
     shared: &Shared,
-    code: &str,
-    first_line: usize,
+    recorder: &mut Recorder,
+    cell: Cell,
     sink: Arc<dyn OutputSink>,
     input: Arc<dyn InputReader>,
 ) -> RustOutcome {
+    let Cell { code, first_line, origin } = cell;
     pump.attach(sink.clone());
+    recorder.before_cell();
     let variables_before: Vec<String> = context.variables_and_types().map(|(name, _)| name.to_string()).collect();
     let reader_sink = sink.clone();
     // InputRequest is not exported by evcxr: let the closure's type come from the field.
@@ -216,7 +265,8 @@ fn execute(
         },
     };
     shared.running_cell.store(true, Ordering::SeqCst);
-    if super::final_value::may_add_rich_display(code) {
+    let kernel_code = matches!(origin, Origin::Kernel { .. });
+    if !kernel_code && super::final_value::may_add_rich_display(code) {
         shared.rich_display.store(true, Ordering::SeqCst);
     }
     let fast = if shared.rich_display.load(Ordering::SeqCst) { None } else { super::final_value::rewrite(code) };
@@ -235,7 +285,12 @@ fn execute(
     let interrupted = shared.interrupted.swap(false, Ordering::SeqCst);
     match result {
         Ok(outputs) => {
-            if let Some(message) = pump.take_panic() {
+            let panic = pump.take_panic();
+            // evcxr keeps what the cell defined even when it panicked; read it before anything
+            // else rewrites lib.rs, but count only cells that succeeded.
+            let counts = matches!(origin, Origin::Cell) && panic.is_none();
+            recorder.after_cell(code, &mut shared.snapshot.lock().unwrap(), counts);
+            if let Some(message) = panic {
                 let mut info = ErrorInfo::new("Panic", message.trim());
                 info.traceback = vec![format!("panicked: {}", message.trim())];
                 return RustOutcome::Failed(info);

@@ -5,11 +5,13 @@ pub mod code_state;
 pub mod compile_errors;
 pub mod evcxr_worker;
 pub mod final_value;
+pub mod notebook;
 pub mod output_pump;
+pub mod snapshot;
 
 use crate::interpreter::{Completions, ErrorInfo, ExecuteOutcome, ExecuteRequest, InputReader, Interpreter, IsComplete};
 use code_state::Completeness;
-use evcxr_worker::{EvcxrWorker, RustOutcome};
+use evcxr_worker::{EvcxrWorker, Origin, RustOutcome};
 use magics::{split_cell, MagicOutput, Notebook, Registry, Segment};
 use output::{MimeBundle, OutputSink};
 use serde_json::{json, Map, Value};
@@ -31,11 +33,12 @@ pub struct RustInterpreter {
 
 impl RustInterpreter {
     pub fn new(registry: Registry) -> Self {
+        let worker = EvcxrWorker::start();
         Self {
-            worker: EvcxrWorker::start(),
+            notebook: Arc::new(notebook::EvcxrNotebook::new(worker.clone())),
+            worker,
             registry: Arc::new(registry),
             interrupts: watch::channel(0).0,
-            notebook: Arc::new(magics::NoNotebook),
         }
     }
 
@@ -55,7 +58,7 @@ impl RustInterpreter {
             }
             match segment {
                 Segment::Code { code, first_line } => {
-                    match self.worker.execute(code, first_line, sink.clone(), input.clone()).await {
+                    match self.worker.execute(code, first_line, sink.clone(), input.clone(), Origin::Cell).await {
                         RustOutcome::Ran { bundle: Some(bundle), is_value: true } => result = Some(bundle),
                         RustOutcome::Ran { bundle: Some(bundle), is_value: false } => sink.display(bundle, None),
                         RustOutcome::Ran { bundle: None, .. } => {}
@@ -93,7 +96,7 @@ impl RustInterpreter {
         for (name, expr) in expressions {
             let expr = expr.as_str().unwrap_or_default().to_string();
             let sink: Arc<dyn OutputSink> = Arc::new(output::RecordingSink::default());
-            let value = match self.worker.execute(expr, 1, sink, input.clone()).await {
+            let value = match self.worker.execute(expr, 1, sink, input.clone(), Origin::Expression).await {
                 RustOutcome::Ran { bundle, .. } => {
                     let data = bundle.map(|b| Value::Object(b.data)).unwrap_or_else(|| json!({}));
                     json!({ "status": "ok", "data": data, "metadata": {} })
