@@ -13,7 +13,7 @@ pub mod framework;
 pub mod k8s;
 
 pub use framework::notebook::{Dependency, NoNotebook, Notebook, Snapshot};
-pub use framework::parse::{split_cell, MagicCall, MagicKind, Segment};
+pub use framework::parse::{magic_incomplete, split_cell, MagicCall, MagicKind, Segment};
 pub use framework::registry::{Magic, MagicContext, MagicError, MagicFuture, MagicOutput, Registry};
 pub use output::{InputReader, MimeBundle, NoInput, OutputSink, StreamName};
 

@@ -835,6 +835,26 @@ def test_is_complete_gives_indent(kernel: Kernel) -> None:
     assert is_complete(k, "fn f() }")["status"] == "invalid"
 
 
+def test_is_complete_for_magics_as_a_shell_would(kernel: Kernel) -> None:
+    k = kernel
+    # A cell magic's body goes on until a blank line, so a terminal client can take YAML.
+    assert is_complete(k, "%%k8s apply")["status"] == "incomplete"
+    assert is_complete(k, "%%k8s apply\napiVersion: v1")["status"] == "incomplete"
+    assert is_complete(k, "%%k8s apply\napiVersion: v1\n\n")["status"] == "complete"
+    # An open quote or a trailing backslash continues a line magic.
+    assert is_complete(k, "%k8s get pods -l 'app=web")["status"] == "incomplete"
+    assert is_complete(k, "%k8s get pods \\")["status"] == "incomplete"
+    assert is_complete(k, "%k8s get pods")["status"] == "complete"
+
+
+def test_a_backslash_continues_a_magic_line(kernel: Kernel) -> None:
+    reply, _ = kernel.execute("%help \\\n    lsmagic")
+    c = reply["content"]
+    assert c["status"] == "ok", c
+    pages = [p["data"]["text/plain"] for p in c.get("payload", []) if p.get("source") == "page"]
+    assert pages and "%lsmagic" in pages[0], c
+
+
 # ----------------------------------------------------------------- complete
 @pytest.mark.parametrize("where", ["end", "middle"])
 def test_complete_cursor_in_code_points(kernel: Kernel, where: str) -> None:

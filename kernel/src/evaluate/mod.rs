@@ -245,6 +245,11 @@ impl Interpreter for RustInterpreter {
     }
 
     fn is_complete(&self, code: &str) -> IsComplete {
+        // A magic line ending in `\` or an open quote goes on, and a cell magic's body ends with a
+        // blank line, so that a terminal client lets a person type the rest.
+        if magics::magic_incomplete(code).is_some() {
+            return IsComplete::Incomplete { indent: String::new() };
+        }
         if code.trim_start().starts_with("%%") {
             return IsComplete::Complete;
         }

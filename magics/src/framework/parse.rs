@@ -96,36 +96,92 @@ pub fn split_cell(cell: &str, inside_code: &dyn Fn(&str) -> bool) -> Result<Vec<
     let lines: Vec<&str> = cell.split('\n').collect();
     if let Some(first_idx) = lines.iter().position(|l| !l.trim().is_empty()) {
         if let Some((2, _)) = magic_prefix(lines[first_idx]) {
-            let mut call = call_from_line(lines[first_idx], MagicKind::Cell, first_idx + 1)?;
-            call.body = Some(lines[first_idx + 1..].join("\n"));
+            let (line, last) = logical_line(&lines, first_idx);
+            let mut call = call_from_line(&line, MagicKind::Cell, first_idx + 1)?;
+            call.body = Some(lines[last + 1..].join("\n"));
             return Ok(vec![Segment::Magic(call)]);
         }
     }
     let mut segments = Vec::new();
     let mut code = String::new();
     let mut code_start = 1;
-    for (idx, line) in lines.iter().enumerate() {
+    let mut idx = 0;
+    while idx < lines.len() {
+        let line = lines[idx];
         let is_magic = matches!(magic_prefix(line), Some((1, _))) && !inside_code(&code);
         if is_magic {
             if !code.trim().is_empty() {
                 segments.push(Segment::Code { code: std::mem::take(&mut code), first_line: code_start });
             }
             code.clear();
-            segments.push(Segment::Magic(call_from_line(line, MagicKind::Line, idx + 1)?));
-            code_start = idx + 2;
-        } else {
-            if code.is_empty() {
-                code_start = idx + 1;
-            } else {
-                code.push('\n');
-            }
-            code.push_str(line);
+            let (joined, last) = logical_line(&lines, idx);
+            segments.push(Segment::Magic(call_from_line(&joined, MagicKind::Line, idx + 1)?));
+            idx = last + 1;
+            code_start = idx + 1;
+            continue;
         }
+        if code.is_empty() {
+            code_start = idx + 1;
+        } else {
+            code.push('\n');
+        }
+        code.push_str(line);
+        idx += 1;
     }
     if !code.trim().is_empty() {
         segments.push(Segment::Code { code, first_line: code_start });
     }
     Ok(segments)
+}
+
+/// Whether a magic line goes on on the next line: it ends in an unescaped backslash, as in a shell.
+pub fn continues(line: &str) -> bool {
+    let trailing = line.trim_end().chars().rev().take_while(|c| *c == '\\').count();
+    trailing % 2 == 1
+}
+
+/// A magic line and the lines that continue it (each ending in `\`), joined with a space; with
+/// the index of the last physical line it took.
+fn logical_line(lines: &[&str], start: usize) -> (String, usize) {
+    let mut text = lines[start].to_string();
+    let mut last = start;
+    while continues(&text) && last + 1 < lines.len() {
+        let cut = text.trim_end().len() - 1;
+        text.truncate(cut);
+        text.push(' ');
+        last += 1;
+        text.push_str(lines[last].trim_start());
+    }
+    (text, last)
+}
+
+/// Whether a cell of magics is finished as typed, for terminal clients' is_complete: `None` if
+/// it is, or why not. A line magic that ends in `\` or leaves a quote open goes on; a cell magic
+/// takes its body until a blank line ends it.
+pub fn magic_incomplete(cell: &str) -> Option<&'static str> {
+    let lines: Vec<&str> = cell.split('\n').collect();
+    let first = lines.iter().position(|l| !l.trim().is_empty())?;
+    if let Some((2, _)) = magic_prefix(lines[first]) {
+        let ends_blank = cell.ends_with("\n\n") || (cell.ends_with('\n') && lines.len() > first + 2 && lines[lines.len() - 2].trim().is_empty());
+        return (!ends_blank).then_some("a cell magic's body ends with a blank line");
+    }
+    let mut idx = 0;
+    while idx < lines.len() {
+        if matches!(magic_prefix(lines[idx]), Some((1, _))) {
+            let (joined, last) = logical_line(&lines, idx);
+            if continues(&joined) {
+                return Some("the line goes on after its backslash");
+            }
+            let args = joined.trim_start().trim_start_matches('%');
+            if split_args(args).is_err() {
+                return Some("a quote is still open");
+            }
+            idx = last + 1;
+        } else {
+            idx += 1;
+        }
+    }
+    None
 }
 
 /// Splits arguments as a POSIX shell would: whitespace separates, quotes group, backslash escapes.
@@ -243,5 +299,25 @@ mod tests {
             vec!["run", "web", "--env", "A=b c", "--", "sh", "-c", "echo \"hi\""]
         );
         assert!(split_args("'open").is_err());
+    }
+
+    #[test]
+    fn a_backslash_continues_a_magic_line() {
+        let segs = split_cell("%k8s get pods \\\n  -n kube-system\nlet x = 1;", &|_| false).unwrap();
+        let Segment::Magic(call) = &segs[0] else { panic!("{segs:?}") };
+        assert_eq!(call.args, ["get", "pods", "-n", "kube-system"]);
+        assert!(matches!(&segs[1], Segment::Code { code, first_line: 3 } if code == "let x = 1;"), "{segs:?}");
+        assert!(continues("get pods \\") && !continues("a \\\\"));
+    }
+
+    #[test]
+    fn what_is_not_finished_yet() {
+        assert!(magic_incomplete("%%k8s apply").is_some());
+        assert!(magic_incomplete("%%k8s apply\nkind: ConfigMap").is_some());
+        assert_eq!(magic_incomplete("%%k8s apply\nkind: ConfigMap\n\n"), None);
+        assert!(magic_incomplete("%k8s get pods -l 'app=web").is_some());
+        assert!(magic_incomplete("%k8s get pods \\").is_some());
+        assert_eq!(magic_incomplete("%k8s get pods"), None);
+        assert_eq!(magic_incomplete("let x = 1;"), None);
     }
 }
