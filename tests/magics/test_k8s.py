@@ -119,6 +119,17 @@ def test_kinds_found_by_discovery(k8s_kernel):
     # Cluster-scoped, from an aggregated group.
     text, _ = ok(k8s_kernel, "%k8s get apiservices -o name")
     assert "apiservice.apiregistration.k8s.io/v1.apps" in text, text
+    # Events expire after an hour: one of our own, so that there is one to list on any cluster.
+    kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=(
+            "apiVersion: v1\nkind: Event\nmetadata: {name: kubernel-test-event, namespace: default}\n"
+            "involvedObject: {kind: Namespace, name: default, apiVersion: v1}\n"
+            "reason: Tested\nmessage: an event of the discovery test\ntype: Normal\n"
+        ),
+    )
     text, _ = ok(k8s_kernel, "%k8s get events -A")
     assert text.splitlines()[0].split()[:4] == ["NAMESPACE", "LAST", "SEEN", "TYPE"], text
 

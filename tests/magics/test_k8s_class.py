@@ -14,30 +14,21 @@ import time
 import pytest
 
 from conftest import ENV, kubectl
-from kernel_harness import Kernel, describe, error_text, of_type, stream_text
+from kernel_harness import Kernel, describe, stream_text
+from test_k8s_apps import failed as apps_failed, ok as apps_ok, shown
 
 pytestmark = pytest.mark.timeout(240)
 
 
-def shown(msgs) -> str:
-    text = stream_text(msgs) + stream_text(msgs, "stderr")
-    for m in msgs:
-        if m["msg_type"] in ("display_data", "update_display_data", "execute_result"):
-            text += m["content"]["data"].get("text/plain", "") + "\n"
-    return text
-
-
 def ok(k, code: str, timeout: float = 60) -> str:
-    reply, msgs = k.execute(code, timeout=timeout)
-    assert reply["content"]["status"] == "ok", f"{code!r} failed:\n  {describe(reply, msgs)}"
-    return shown(msgs)
+    """Runs a cell that must succeed; returns all the text it showed."""
+    return apps_ok(k, code, timeout)[0]
 
 
 def failed(k, code: str, timeout: float = 60) -> tuple[dict, str]:
-    reply, msgs = k.execute(code, timeout=timeout)
-    assert reply["content"]["status"] == "error", f"{code!r} should fail:\n  {describe(reply, msgs)}"
-    time.sleep(0.3)  # the kernel aborts what is queued behind a failed cell; let that settle
-    return reply["content"], shown(msgs) + "\n" + error_text(reply, msgs)
+    """Runs a cell that must fail; returns its reply's content and all the text it showed."""
+    reply, _, text = apps_failed(k, code, timeout)
+    return reply["content"], text
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 //! `api-resources`: the kinds the cluster serves, with their short names, API version, scope and
 //! Kind, as kubectl lists them.
 
-use super::flags::{no_positionals, Parsed, UsageError};
+use super::flags::{scope_only, Parsed, UsageError};
 use super::{plan, result, About, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
 use crate::k8s::cluster::Scope;
@@ -17,23 +17,20 @@ const ABOUT: About = About {
     takes_command: false,
 };
 
-struct Options {
-    scope: Scope,
-}
+struct Options(Scope);
 
 impl Verb for ApiResources {
     fn about(&self) -> &'static About {
         &ABOUT
     }
     fn plan(&self, p: Parsed, _body: bool) -> Result<Box<dyn Planned>, UsageError> {
-        no_positionals(&p)?;
-        plan(Options { scope: p.scope() })
+        plan(Options(scope_only(&p)?))
     }
 }
 
 impl Plan for Options {
     async fn run(&self, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
-        let (conn, _) = cx.session.for_call(&self.scope).await?;
+        let (conn, _) = cx.session.for_call(&self.0).await?;
         let catalog = conn.catalog().await?;
         let mut kinds: Vec<_> = catalog.kinds.iter().collect();
         // The core group first, then by group and name, as kubectl sorts them.

@@ -6,7 +6,7 @@ use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
 use crate::k8s::cluster::manifest::{self, Doc};
 use crate::k8s::cluster::objects::{api_for, kind_ref, mark_ours, FIELD_MANAGER};
-use crate::k8s::cluster::{Conn, Kind, Scope};
+use crate::k8s::cluster::{ClusterError, Conn, Kind, Scope};
 use kube::api::{Patch, PatchParams};
 use output::StreamName;
 use serde_json::Value;
@@ -66,8 +66,12 @@ impl Plan for Options {
         for (doc, kind, ns, name, value) in &objects {
             let api = api_for(&conn, kind, ns.as_deref());
             if let Err(e) = conn.call(&format!("apply {} {name}", kind.plural), api.patch(name, &dry, &Patch::Apply(value))).await {
+                // Only an object the server finds wrong in itself stops the apply here; what may
+                // depend on an earlier document (its namespace, a service account, a priority
+                // class, RBAC) is left for the apply to find, in order.
+                let wrong = matches!(e, ClusterError::Invalid { .. } | ClusterError::Api { code: Some(400), .. });
                 let later = e.is_not_found() && ns.as_deref().is_some_and(|n| new_namespaces.contains(&n));
-                if !later {
+                if wrong && !later {
                     refused.push((doc.place(), e.into()));
                 }
             }

@@ -1,7 +1,7 @@
 //! `cluster-info`: where the control plane and the cluster's own services (those labelled
 //! kubernetes.io/cluster-service=true in kube-system) are reached, as kubectl prints it.
 
-use super::flags::{no_positionals, Parsed, UsageError};
+use super::flags::{scope_only, Parsed, UsageError};
 use super::{plan, result, About, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
 use crate::k8s::cluster::Scope;
@@ -19,23 +19,20 @@ const ABOUT: About = About {
     takes_command: false,
 };
 
-struct Options {
-    scope: Scope,
-}
+struct Options(Scope);
 
 impl Verb for ClusterInfo {
     fn about(&self) -> &'static About {
         &ABOUT
     }
     fn plan(&self, p: Parsed, _body: bool) -> Result<Box<dyn Planned>, UsageError> {
-        no_positionals(&p)?;
-        plan(Options { scope: p.scope() })
+        plan(Options(scope_only(&p)?))
     }
 }
 
 impl Plan for Options {
     async fn run(&self, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
-        let (conn, _) = cx.session.for_call(&self.scope).await?;
+        let (conn, _) = cx.session.for_call(&self.0).await?;
         // The same check as kubectl: the server answers, then its services are listed.
         conn.call("read the server version", conn.client.apiserver_version()).await?;
         let api: Api<Service> = Api::namespaced(conn.client.clone(), "kube-system");

@@ -62,7 +62,9 @@ impl Plan for Options {
         match self {
             Options::CurrentContext(file) => {
                 let kc = read(file)?;
-                match kc.current_context {
+                // After `use context C` the session's context is the current one.
+                let session = cx.session.existing().await.and_then(|c| c.context.clone()).filter(|_| file.is_none());
+                match session.or(kc.current_context) {
                     Some(c) => result(MimeBundle::plain(c)),
                     None => Err(MagicError::new("ConfigError", "current-context is not set")),
                 }
@@ -72,9 +74,10 @@ impl Plan for Options {
                 // The session's own choice of namespace shows for its context, as it would after
                 // kubectl's set-context --current.
                 let session_ns = cx.session.chosen_namespace();
+                let current_name = cx.session.existing().await.and_then(|c| c.context.clone()).filter(|_| file.is_none()).or(kc.current_context.clone());
                 let mut t = Table::new(&["CURRENT", "NAME", "CLUSTER", "AUTHINFO", "NAMESPACE"]);
                 for c in &kc.contexts {
-                    let current = kc.current_context.as_deref() == Some(c.name.as_str());
+                    let current = current_name.as_deref() == Some(c.name.as_str());
                     let ctx = c.context.as_ref();
                     let ns = ctx.and_then(|x| x.namespace.clone()).unwrap_or_default();
                     let ns = if current { session_ns.clone().unwrap_or(ns) } else { ns };

@@ -45,7 +45,12 @@ impl Plan for Options {
         let conn = Arc::new(connect_checked(&self.target).await?);
         // Connecting again (a rerun first cell) keeps the namespace chosen with `use`, unless
         // this connect names one.
-        let kept = cx.session.chosen_namespace().filter(|_| self.target.namespace.is_none());
+        let before = cx.session.existing().await;
+        let same_cluster = before.as_ref().is_some_and(|b| {
+            self.target.context.as_ref().is_none_or(|c| Some(c) == b.context.as_ref())
+                && self.target.kubeconfig.as_ref().is_none_or(|k| Some(k) == b.kubeconfig.as_ref())
+        }) || (before.is_none() && self.target.context.is_none() && self.target.kubeconfig.is_none());
+        let kept = cx.session.chosen_namespace().filter(|_| self.target.namespace.is_none() && same_cluster);
         let namespace = kept.clone().unwrap_or_else(|| conn.namespace.clone());
         let bundle = summary(&conn, &namespace).await?;
         cx.session.replace(conn).await;

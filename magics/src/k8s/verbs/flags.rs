@@ -317,7 +317,7 @@ fn or_list(words: &[&str]) -> String {
 /// `30s`, `5m`, `1h`, `1m30s` or plain seconds.
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     if let Ok(secs) = text.parse::<f64>() {
-        return (secs >= 0.0 && secs.is_finite()).then(|| std::time::Duration::from_secs_f64(secs));
+        return std::time::Duration::try_from_secs_f64(secs).ok();
     }
     let mut total = 0f64;
     let mut number = String::new();
@@ -338,7 +338,7 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     if !number.is_empty() {
         return None;
     }
-    (total > 0.0 || text.starts_with('0')).then(|| std::time::Duration::from_secs_f64(total))
+    (total > 0.0 || text.starts_with('0')).then(|| std::time::Duration::try_from_secs_f64(total).ok()).flatten()
 }
 
 /// `8080:80`, `:80` or `80` (the same port locally; `:80` picks a free one) as (local, remote);
@@ -398,6 +398,12 @@ pub fn bare_name_is_a_pod(p: &mut Parsed) {
             *first = format!("pods/{first}");
         }
     }
+}
+
+/// For verbs that take no arguments, only where to go: their scope.
+pub fn scope_only(p: &Parsed) -> Result<crate::k8s::cluster::Scope, UsageError> {
+    no_positionals(p)?;
+    Ok(p.scope())
 }
 
 /// The arguments a verb that takes none was given.
@@ -461,6 +467,7 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("5"), Some(Duration::from_secs(5)));
         assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("1e20"), None, "too long is refused, not a panic");
         assert_eq!(parse_ports(":80"), Ok((0, 80)));
         assert_eq!(parse_ports("8080"), Ok((8080, 8080)));
         assert!(parse_ports("80:x").unwrap_err().contains("is not [LOCAL:]REMOTE"));

@@ -282,9 +282,12 @@ impl Options {
         };
         let mut keyed: Vec<((Option<f64>, String), Value)> =
             objects.iter().map(|o| key(o).map(|k| (k, o.clone()))).collect::<Result<_, _>>()?;
+        // Numbers before text, each in its own order: a total order whatever the values are.
         keyed.sort_by(|(a, _), (b, _)| match (a.0, b.0) {
-            (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
-            _ => a.1.cmp(&b.1),
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.1.cmp(&b.1),
         });
         for (slot, (_, o)) in objects.iter_mut().zip(keyed) {
             *slot = o;
@@ -317,7 +320,13 @@ impl Options {
             if let Ok(printed) = server_table(conn, kind, scope, self.what.selector.as_deref(), self.what.fields.as_deref()).await {
                 let key = |o: &Value| (o["metadata"]["namespace"].as_str().map(str::to_string), name_of(o));
                 let wanted: HashSet<_> = objects.iter().map(key).collect();
-                return from_server(&printed, wide, with_ns, |o| wanted.contains(&key(o)));
+                let mut t = from_server(&printed, wide, with_ns, |o| wanted.contains(&key(o)));
+                // The rows in the order of the objects (which --sort-by may have set).
+                let name_col = usize::from(with_ns);
+                let order: std::collections::HashMap<String, usize> =
+                    objects.iter().enumerate().map(|(i, o)| (name_of(o), i)).collect();
+                t.rows.sort_by_key(|r| order.get(&r[name_col]).copied().unwrap_or(usize::MAX));
+                return t;
             }
         }
         // A server that cannot print a table gets NAME and AGE.
@@ -334,8 +343,10 @@ impl Options {
         if let Some(sel) = &self.what.selector {
             config = config.labels(sel);
         }
-        if let Some(name) = self.what.names.first() {
-            config = config.fields(&format!("metadata.name={name}"));
+        let fields: Vec<String> =
+            self.what.names.first().map(|n| format!("metadata.name={n}")).into_iter().chain(self.what.fields.clone()).collect();
+        if !fields.is_empty() {
+            config = config.fields(&fields.join(","));
         }
         let with_ns = all && kind.namespaced;
         let wide = self.output == Output::Wide;

@@ -1,7 +1,7 @@
 //! `label KIND NAME... KEY=VALUE... KEY-...`: sets and removes labels, as kubectl does (changing
 //! a label that has a value needs `--overwrite`). `annotate` is the same for annotations.
 
-use super::flags::{split_kind_names, Parsed, UsageError};
+use super::flags::{Parsed, UsageError};
 use super::{plan, About, Completing, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
 use crate::k8s::cluster::objects::{api_for, kind_ref, patch_params, to_value};
@@ -46,7 +46,13 @@ pub(super) struct Options {
 
 impl Options {
     pub(super) fn read(field: Field, mut p: Parsed) -> Result<Options, UsageError> {
-        split_kind_names(&mut p)?;
+        // Only the first word may be KIND/NAME: keys have slashes of their own (app.kubernetes.io/name).
+        if let Some((kind, name)) = p.positional.first().and_then(|f| f.split_once('/')).map(|(k, n)| (k.to_string(), n.to_string())) {
+            if kind.is_empty() || name.is_empty() || name.contains('=') {
+                return Err(p.usage(format!("'{}' is not KIND/NAME", p.positional[0])));
+            }
+            p.positional.splice(0..1, [kind, name]);
+        }
         let Some(kind) = p.positional.first().cloned() else {
             return Err(p.usage(format!("write {} KIND NAME KEY=VALUE (or KEY- to remove it)", field.verb)));
         };
@@ -148,5 +154,7 @@ mod tests {
         assert!(refused(&Label, "pods web", false).contains("give KEY=VALUE"));
         assert!(refused(&Label, "pods tier=front", false).contains("which pods?"));
         assert!(refused(&Label, "pods a tier=x b", false).contains("names go before the changes"));
+        assert_eq!(refused(&Label, "pods web app.kubernetes.io/name=web", false), "");
+        assert_eq!(refused(&Label, "pod/web app.kubernetes.io/name-", false), "");
     }
 }

@@ -178,9 +178,21 @@ async fn logs(a: &Options, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
 /// waiting to restart after a crash still has its last run's logs.
 fn not_started(pod: &Pod, container: Option<&str>) -> Option<String> {
     let Some(status) = pod.status.as_ref() else { return Some("Pending".into()) };
-    let statuses = status.container_statuses.iter().flatten();
-    let Some(cs) = statuses.clone().find(|c| container.is_none_or(|n| c.name == n)) else {
-        return Some(status.phase.clone().unwrap_or_else(|| "Pending".into()));
+    // Init and ephemeral containers have logs too; a name not found is left to the server to refuse.
+    let statuses: Vec<_> = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten())
+        .chain(status.ephemeral_container_statuses.iter().flatten())
+        .collect();
+    let cs = match container {
+        Some(name) => statuses.iter().find(|c| c.name == name).copied(),
+        None => status.container_statuses.iter().flatten().next(),
+    };
+    let Some(cs) = cs else {
+        let phase = status.phase.clone().unwrap_or_else(|| "Pending".into());
+        return (phase == "Pending" && statuses.is_empty()).then_some(phase);
     };
     let state = cs.state.as_ref()?;
     let ran_before = cs.last_state.as_ref().and_then(|l| l.terminated.as_ref()).is_some();
@@ -221,7 +233,8 @@ async fn wait_started(conn: &Arc<Conn>, ns: &str, pods: Vec<Pod>, a: &Options, s
             .iter()
             .filter_map(|p| not_started(p, a.container.as_deref()).map(|why| format!("{} ({why})", p.metadata.name.clone().unwrap_or_default())))
             .collect();
-        if still.is_empty() && current.len() == waiting.len() {
+        // A pod deleted while we wait (replaced by a rollout) is no longer waited for.
+        if still.is_empty() {
             if let Some(l) = live.as_mut() {
                 l.finish(note(&format!("started after {:.1} s", started.elapsed().as_secs_f64())));
             }
@@ -237,7 +250,7 @@ async fn wait_started(conn: &Arc<Conn>, ns: &str, pods: Vec<Pod>, a: &Options, s
             }
             return Err(MagicError::new(
                 "Timeout",
-                format!("{} did not start within {}", still.join(", "), human_duration(limit.as_secs() as i64)),
+                format!("{} did not start within {}", if still.is_empty() { "the pods".to_string() } else { still.join(", ") }, human_duration(limit.as_secs() as i64)),
             ));
         }
         let line = note(&format!("waiting for {} to start ({:.0} s)", still.join(", "), started.elapsed().as_secs_f64()));

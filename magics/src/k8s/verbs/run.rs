@@ -4,7 +4,7 @@
 use super::flags::{Parsed, UsageError};
 use super::{plan, About, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::cluster::objects::{api_for, apply_one, mark_ours, session_id, to_value, CHANGE_CAUSE, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
+use crate::k8s::cluster::objects::{api_for, apply_one, labels_text, mark_ours, session_id, to_value, CHANGE_CAUSE, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
 use kube::api::{DynamicObject, PostParams};
 use crate::k8s::cluster::{Conn, Kind, Scope};
 use crate::k8s::watch::rollout::{rollout, DEFAULT_TIMEOUT};
@@ -149,6 +149,16 @@ impl Plan for Options {
             }
             // Replaced whole (a merge would keep the other containers), then ours.
             (Some((_, existing)), true) => {
+                // A Deployment's selector cannot change; one made with another cannot be replaced.
+                if existing["spec"]["selector"]["matchLabels"] != json!({ "app": name }) {
+                    return Err(MagicError::new(
+                        "Immutable",
+                        format!(
+                            "deployment.apps/{name} selects its pods by {}, which cannot be changed; %k8s delete deploy/{name} -n {ns} first",
+                            labels_text(&existing["spec"]["selector"]["matchLabels"])
+                        ),
+                    ));
+                }
                 let mut deployment = deployment;
                 mark_ours(&mut deployment, Some(&ns));
                 deployment["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"].clone();
@@ -190,8 +200,15 @@ async fn someone_elses(conn: &Conn, kind: &Kind, ns: &str, name: &str) -> Result
     let who = match session {
         Some(other) => format!("another kubernel session ({other})"),
         None => {
-            let mut managers: Vec<&str> =
-                existing["metadata"]["managedFields"].as_array().into_iter().flatten().filter_map(|f| f["manager"].as_str()).collect();
+            // Who wrote the object, not who wrote its status (the controller).
+            let mut managers: Vec<&str> = existing["metadata"]["managedFields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|f| f["subresource"] != "status")
+                .filter_map(|f| f["manager"].as_str())
+                .collect();
+            managers.sort();
             managers.dedup();
             if managers.is_empty() { "someone else".to_string() } else { managers.join(", ") }
         }

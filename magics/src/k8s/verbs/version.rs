@@ -1,6 +1,6 @@
 //! `version`: this client's and the server's versions, as `kubectl version` prints them.
 
-use super::flags::{no_positionals, Parsed, UsageError};
+use super::flags::{scope_only, Parsed, UsageError};
 use super::{plan, result, About, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
 use crate::k8s::cluster::Scope;
@@ -16,23 +16,20 @@ const ABOUT: About = About {
     takes_command: false,
 };
 
-struct Options {
-    scope: Scope,
-}
+struct Options(Scope);
 
 impl Verb for Version {
     fn about(&self) -> &'static About {
         &ABOUT
     }
     fn plan(&self, p: Parsed, _body: bool) -> Result<Box<dyn Planned>, UsageError> {
-        no_positionals(&p)?;
-        plan(Options { scope: p.scope() })
+        plan(Options(scope_only(&p)?))
     }
 }
 
 impl Plan for Options {
     async fn run(&self, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
-        let (conn, _) = cx.session.for_call(&self.scope).await?;
+        let (conn, _) = cx.session.for_call(&self.0).await?;
         let server = conn.call("read the server version", conn.client.apiserver_version()).await?;
         result(MimeBundle::plain(format!(
             "Client Version: kubernel {} (kube-rs)\nServer Version: {}",

@@ -37,19 +37,38 @@ enum Step {
     All,
 }
 
+/// Where a field name ends: at an unescaped `.` or `[`.
+fn field_end(r: &str) -> usize {
+    let mut escaped = false;
+    for (i, c) in r.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '.' | '[' if !escaped => return i,
+            _ => escaped = false,
+        }
+    }
+    r.len()
+}
+
 fn steps(path: &str) -> Result<Vec<Step>, String> {
+    if path.contains("..") || path.contains("?(") || path.contains("[:") || path.contains(":]") || path.contains(":]") {
+        return Err(format!("{path}: filters, slices and `..` are not supported; use .field, [n] and [*]"));
+    }
     let mut out = Vec::new();
     let mut rest = path;
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let end = field_end(r);
             if end > 0 {
-                out.push(Step::Field(r[..end].to_string()));
+                out.push(Step::Field(r[..end].replace("\\.", ".")));
             }
             rest = &r[end..];
         } else if let Some(r) = rest.strip_prefix('[') {
             let end = r.find(']').ok_or_else(|| format!("unclosed [ in {path}"))?;
             let inner = r[..end].trim();
+            if inner.contains(':') && inner.parse::<i64>().is_err() && !inner.starts_with('\'') && !inner.starts_with('"') {
+                return Err(format!("{path}: slices are not supported; use [n] or [*]"));
+            }
             if inner == "*" {
                 out.push(Step::All);
             } else if let Ok(i) = inner.parse::<i64>() {
@@ -61,8 +80,8 @@ fn steps(path: &str) -> Result<Vec<Step>, String> {
             rest = &r[end + 1..];
         } else {
             // A path may start with a field name without its dot.
-            let end = rest.find(['.', '[']).unwrap_or(rest.len());
-            out.push(Step::Field(rest[..end].to_string()));
+            let end = field_end(rest);
+            out.push(Step::Field(rest[..end].replace("\\.", ".")));
             rest = &rest[end..];
         }
     }
@@ -166,6 +185,10 @@ mod tests {
         assert_eq!(text_of(select(&l, ".items[-1].metadata.name").unwrap()[0]), "b");
         assert_eq!(text_of(select(&l, ".items[0].metadata.labels['app']").unwrap()[0]), "web");
         assert!(select(&l, ".items[5].metadata").unwrap().is_empty());
+        let labelled = json!({"metadata": {"labels": {"app.kubernetes.io/name": "web"}}});
+        assert_eq!(text_of(select(&labelled, "{.metadata.labels.app\\.kubernetes\\.io/name}").unwrap()[0]), "web");
+        assert!(select(&l, "{.items[?(@.metadata.name==\"a\")]}").is_err());
+        assert!(select(&l, "{..image}").is_err());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub async fn until_gone(
     let mut watch = Watch::new(conn.clone()).until(Some(started + limit)).tick(Duration::from_millis(500));
     let sets: Vec<(usize, &Kind)> = kinds
         .iter()
-        .map(|k| (watch.add(&k.plural, api_for(conn, k, None), k.api_resource(), Config::default().labels(selector)), k))
+        .map(|k| (watch.add_soft(&k.plural, api_for(conn, k, None), k.api_resource(), Config::default().labels(selector)), k))
         .collect();
     let line = |left: &[(String, String)], extra: &str| {
         let names: Vec<String> = left.iter().take(6).map(|(k, n)| format!("{k}/{n}")).collect();

@@ -72,6 +72,9 @@ struct Set {
     /// Objects of a list in progress (the watcher relists after 410 Gone).
     listing: Option<BTreeMap<(String, String), Value>>,
     listed: bool,
+    /// A set whose errors only empty it (what is left after a cleanup, a rollout's pods): the
+    /// wait goes on judging the others.
+    soft: bool,
 }
 
 type Events = BoxStream<'static, (usize, Result<Event<DynamicObject>, watcher::Error>)>;
@@ -104,8 +107,16 @@ impl Watch {
     /// Returns the set's number for [`Watch::objects`].
     pub fn add(&mut self, what: &str, api: Api<DynamicObject>, ar: ApiResource, config: watcher::Config) -> usize {
         let set = self.sets.len();
-        self.sets.push(Set { what: what.to_string(), ar, objects: BTreeMap::new(), listing: None, listed: false });
+        self.sets.push(Set { what: what.to_string(), ar, objects: BTreeMap::new(), listing: None, listed: false, soft: false });
         self.streams.push(watcher(api, config).map(move |e| (set, e)).boxed());
+        set
+    }
+
+    /// As [`Watch::add`], for a set whose errors (forbidden, its kind gone, a dropped watch) do
+    /// not end the wait: the set is taken as empty until the watcher recovers.
+    pub fn add_soft(&mut self, what: &str, api: Api<DynamicObject>, ar: ApiResource, config: watcher::Config) -> usize {
+        let set = self.add(what, api, ar, config);
+        self.sets[set].soft = true;
         set
     }
 
@@ -169,6 +180,16 @@ impl Watch {
             let changed = match event {
                 Ok(event) => self.apply(set, event),
                 Err(watcher::Error::WatchError(status)) if status.code == 410 => false, // it lists again
+                Err(_) if self.sets[set].soft => {
+                    let s = &mut self.sets[set];
+                    let changed = !s.listed || !s.objects.is_empty();
+                    s.objects.clear();
+                    s.listing = None;
+                    s.listed = true;
+                    // The watcher retries at once; don't spin on a set that keeps failing.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    changed
+                }
                 Err(e) => return Err(self.explain(set, e)),
             };
             if changed && self.listed() {

@@ -43,7 +43,8 @@ pub fn stuck_reason(pod: &Value) -> Option<Stuck> {
     let stuck = |cause: &str, message: String, grace: Duration| Stuck { cause: cause.to_string(), message, grace, logs_of: None };
     for cs in pod["status"]["containerStatuses"].as_array().into_iter().flatten() {
         let container = cs["name"].as_str().unwrap_or_default();
-        if let Some(s) = oom_killed(name, container, cs, pod) {
+        // Killed for its memory and not running again (one that came back gets its chance).
+        if let Some(s) = oom_killed(name, container, cs, pod).filter(|_| !cs["state"]["running"].is_object()) {
             return Some(s);
         }
         let waiting = &cs["state"]["waiting"];

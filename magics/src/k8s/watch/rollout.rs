@@ -179,8 +179,8 @@ pub async fn rollout(
     let (rs_kind, pods_kind) = (conn.kind("replicasets.apps").await?, conn.kind("pods").await?);
     let mut watch = Watch::new(conn.clone()).until(Some(started + timeout)).tick(POD_CHECK);
     let d = watch.add("deployments", api, ar, Config::default().fields(&format!("metadata.name={name}")));
-    let r = watch.add("replicasets", api_for(conn, &rs_kind, Some(ns)), rs_kind.api_resource(), Config::default().labels(&selector));
-    let p = watch.add("pods", api_for(conn, &pods_kind, Some(ns)), pods_kind.api_resource(), Config::default().labels(&selector));
+    let r = watch.add_soft("replicasets", api_for(conn, &rs_kind, Some(ns)), rs_kind.api_resource(), Config::default().labels(&selector));
+    let p = watch.add_soft("pods", api_for(conn, &pods_kind, Some(ns)), pods_kind.api_resource(), Config::default().labels(&selector));
     let mut progress = Progress::of(&first);
     let mut pods: Vec<Value> = Vec::new();
     let mut live = LiveLine::new(sink, view(&title, &progress, &pods, " (waiting)"));
