@@ -115,6 +115,14 @@ pub unsafe extern "C" fn read(fd: libc::c_int, buf: *mut libc::c_void, count: li
         let data = if n > 0 { std::slice::from_raw_parts(buf as *const u8, n as usize) } else { &[][..] };
         let whole_line = data.ends_with(b"\n");
         if user {
+            if data == NO_INPUT.as_bytes() {
+                // evcxr writes the answer and its newline apart: take the newline as well, so that
+                // nothing of it is left on the pipe to be read as input or as a command.
+                let mut newline = 0u8;
+                libc::syscall(libc::SYS_read, fd, &mut newline as *mut u8 as *mut libc::c_void, 1);
+                LINE_OPEN.store(false, Ordering::SeqCst);
+                return 0;
+            }
             LINE_OPEN.store(n > 0 && !whole_line, Ordering::SeqCst);
             if data.strip_suffix(b"\n") == Some(NO_INPUT.as_bytes()) {
                 return 0;
