@@ -93,11 +93,6 @@ pub const FLAGS: &[Flag] = &[
 pub const OUTPUTS: &[&str] = &["wide", "yaml", "json", "name"];
 const SERVICE_TYPES: &[&str] = &["ClusterIP", "NodePort", "LoadBalancer"];
 
-/// The flags of `--context` and `--kubeconfig`, which every verb that talks to a cluster takes.
-pub fn by_long(long: &str) -> Option<&'static Flag> {
-    FLAGS.iter().find(|f| f.long == long)
-}
-
 /// The flag a spelling means among a verb's flags.
 pub fn resolve(verb_flags: &[&str], spelling: &str) -> Option<&'static Flag> {
     FLAGS

@@ -220,11 +220,7 @@ impl Plan for Options {
             Output::Yaml => yaml_bundle(&as_document(objects, single)),
             Output::Json => json_bundle(&as_document(objects, single)),
             Output::Name => names_bundle(&kind.kind, &kind.group, &objects),
-            Output::JsonPath(template) => {
-                let doc = as_document(objects, single);
-                let text = jsonpath::render(template, &doc).map_err(|e| MagicError::usage(format!("%k8s get: -o jsonpath: {e}")))?;
-                MimeBundle::plain(text)
-            }
+            Output::JsonPath(template) => jsonpath_bundle(template, &as_document(objects, single))?,
             Output::Columns(columns) => self.columns(columns, &objects)?.bundle(),
         };
         result(bundle)
@@ -425,11 +421,7 @@ impl Options {
             }
         }
         match &self.output {
-            Output::JsonPath(template) => {
-                let doc = as_document(all, false);
-                let text = jsonpath::render(template, &doc).map_err(|e| MagicError::usage(format!("%k8s get: -o jsonpath: {e}")))?;
-                result(MimeBundle::plain(text))
-            }
+            Output::JsonPath(template) => result(jsonpath_bundle(template, &as_document(all, false))?),
             Output::Columns(columns) => result(self.columns(columns, &all)?.bundle()),
             Output::Yaml => result(yaml_bundle(&as_document(all, false))),
             Output::Json => result(json_bundle(&as_document(all, false))),
@@ -445,6 +437,12 @@ impl Options {
             _ => result(MimeBundle::plain(text).with("text/html", html)),
         }
     }
+}
+
+/// `-o jsonpath=TEMPLATE` filled from the object or the List of them.
+fn jsonpath_bundle(template: &str, doc: &Value) -> Result<MimeBundle, MagicError> {
+    let text = jsonpath::render(template, doc).map_err(|e| MagicError::usage(format!("%k8s get: -o jsonpath: {e}")))?;
+    Ok(MimeBundle::plain(text))
 }
 
 #[cfg(test)]
