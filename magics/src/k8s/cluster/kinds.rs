@@ -34,6 +34,26 @@ impl Kind {
         }
     }
 
+    /// The k8s-openapi type of a built-in kind (`k8s_openapi::api::core::v1::Pod`), for
+    /// notebooks that have that crate; custom resources have none.
+    pub fn openapi_type(&self) -> Option<String> {
+        let module = match self.group.as_str() {
+            "" => "core",
+            "apps" | "batch" | "autoscaling" | "policy" => self.group.as_str(),
+            "apiextensions.k8s.io" => {
+                return Some(format!("k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::{}::{}", self.version, self.kind))
+            }
+            // networking.k8s.io → networking, rbac.authorization.k8s.io → rbac
+            group => match group.strip_suffix(".k8s.io") {
+                Some(g) => g.split('.').next().unwrap_or(g),
+                None => return None,
+            },
+        };
+        let is_word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
+        (is_word(module) && is_word(&self.version) && is_word(&self.kind))
+            .then(|| format!("k8s_openapi::api::{module}::{}::{}", self.version, self.kind))
+    }
+
     /// `deployments.apps`, or `pods` for the core group.
     pub fn full_name(&self) -> String {
         if self.group.is_empty() {
@@ -211,6 +231,17 @@ mod tests {
             namespaced: true,
             verbs: vec!["get".into(), "list".into()],
         }
+    }
+
+    #[test]
+    fn openapi_types_of_built_in_kinds() {
+        assert_eq!(kind("", "pods", "Pod", &[]).openapi_type().as_deref(), Some("k8s_openapi::api::core::v1::Pod"));
+        assert_eq!(kind("apps", "deployments", "Deployment", &[]).openapi_type().as_deref(), Some("k8s_openapi::api::apps::v1::Deployment"));
+        assert_eq!(
+            kind("rbac.authorization.k8s.io", "roles", "Role", &[]).openapi_type().as_deref(),
+            Some("k8s_openapi::api::rbac::v1::Role")
+        );
+        assert_eq!(kind("stable.example.com", "crontabs", "CronTab", &[]).openapi_type(), None);
     }
 
     fn catalog() -> Catalog {

@@ -68,6 +68,10 @@ pub const FLAGS: &[Flag] = &[
     flag("--follow", Some("-f"), Switch, ""),
     flag("--stats", None, Switch, ""),
     flag("--stdin", Some("-i"), Switch, ""),
+    flag("--tty", Some("-t"), Switch, ""),
+    flag("--restart", None, Choice(&["Always", "OnFailure", "Never"]), "a restart policy (Always, OnFailure or Never)"),
+    flag("--rm", None, Switch, ""),
+    flag("--into", None, Text, "a variable name"),
     flag("--stop", None, Switch, ""),
     flag("--no-wait", None, Switch, ""),
     flag("--overwrite", None, Switch, ""),
@@ -242,8 +246,17 @@ pub fn parse(verb: &'static str, verb_flags: &[&str], takes_command: bool, args:
                 return Err(usage(verb, format!("{shown} takes no value")));
             }
             if let Some(tail) = &inline {
-                // combined short flags are not supported
-                return Err(usage(verb, format!("unknown flag {shown}{tail}")));
+                // Combined short switches, as in `run -it`: each letter must be a switch here.
+                let rest: Option<Vec<&'static str>> = tail
+                    .chars()
+                    .map(|c| resolve(verb_flags, &format!("-{c}")).filter(|f| f.value == ValueKind::Switch).map(|f| f.long))
+                    .collect();
+                let Some(rest) = rest.filter(|_| !arg.contains('=')) else {
+                    return Err(usage(verb, format!("unknown flag {shown}{tail}")));
+                };
+                out.values.push((flag.long, Value::Switch));
+                out.values.extend(rest.into_iter().map(|long| (long, Value::Switch)));
+                continue;
             }
             out.values.push((flag.long, Value::Switch));
             continue;
@@ -455,6 +468,16 @@ mod tests {
         let apply = ["--filename"];
         let a = parse("apply", &apply, false, &["-f".into(), "a.yaml".into(), "-f".into(), "b.yaml".into()]).unwrap();
         assert_eq!(a.texts("--filename"), ["a.yaml", "b.yaml"]);
+    }
+
+    #[test]
+    fn combined_short_switches() {
+        let run = ["--stdin", "--tty", "--image"];
+        let a = parse("run", &run, true, &["-it".into(), "sh".into()]).unwrap();
+        assert!(a.has("--stdin") && a.has("--tty"));
+        // A letter that is not a switch of the verb makes the whole word unknown.
+        assert_eq!(parse("run", &run, true, &["-ix".into()]).unwrap_err().0, "%k8s run: unknown flag -ix");
+        assert_eq!(parse("run", &run, true, &["-i=t".into()]).unwrap_err().0, "%k8s run: unknown flag -it");
     }
 
     #[test]

@@ -35,6 +35,7 @@ const ABOUT: About = About {
         "--sort-by",
         "--watch",
         "--timeout",
+        "--into",
         "--context",
         "--kubeconfig",
     ],
@@ -42,7 +43,10 @@ const ABOUT: About = About {
         a table with kubectl's columns; KIND is a name, a short name (po, deploy, svc, rs, ns,
         no, cm, sa, ing, job, ds, sts, ...) or a custom resource; KIND/NAME and KIND,KIND work too
   %k8s get KIND [NAME] -w [--timeout 5m]
-        the table, updated in place as things change, until interrupted or the timeout",
+        the table, updated in place as things change, until interrupted or the timeout
+  %k8s get KIND [NAME...] --into VAR
+        the objects as the notebook's variable VAR: a Vec (one object for one NAME) of
+        serde_json::Value, or of k8s-openapi's type when the notebook has :dep k8s-openapi",
     body: None,
     takes_command: false,
 };
@@ -86,7 +90,7 @@ impl Output {
     }
 
     fn is_table(&self) -> bool {
-        matches!(self, Output::Table | Output::Wide)
+        matches!(self, Output::Table | Output::Wide | Output::Columns(_))
     }
 }
 
@@ -148,6 +152,8 @@ pub struct Options {
     pub label_columns: Vec<String>,
     pub no_headers: bool,
     pub sort_by: Option<String>,
+    /// `--into VAR`: bind the objects as a notebook variable instead of showing them.
+    pub into: Option<String>,
 }
 
 impl Verb for Get {
@@ -175,6 +181,10 @@ impl Options {
         if timeout.is_some() && !watch {
             return Err(p.usage("--timeout goes with -w"));
         }
+        let into = p.text("--into");
+        if into.is_some() && (watch || p.has("--output")) {
+            return Err(p.usage("--into puts the objects in a variable; it does not go with -w or -o"));
+        }
         let label_columns = p.texts("--label-columns").iter().flat_map(|l| l.split(',').map(str::to_string)).collect();
         Ok(Options {
             what,
@@ -185,6 +195,7 @@ impl Options {
             label_columns,
             no_headers: p.has("--no-headers"),
             sort_by: p.text("--sort-by"),
+            into,
         })
     }
 }
@@ -204,11 +215,14 @@ impl Plan for Options {
         }
         if kinds.len() > 1 || self.what.kind.split(',').any(|k| k == "all") {
             let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
-            return self.several(&conn, &ns, &kinds).await;
+            return self.several(cx, &conn, &ns, &kinds).await;
         }
         let (kind, mut objects) = self.what.fetch(&conn, &ns, &self.what.kind).await?;
         self.sort(&mut objects)?;
         let single = self.what.names.len() == 1;
+        if let Some(var) = &self.into {
+            return bind(cx, var, Some(&kind), objects, single, &ns).await;
+        }
         if objects.is_empty() && matches!(self.output, Output::Table | Output::Wide | Output::Name | Output::Columns(_)) {
             return result(self.what.nothing_found(&kind, &ns));
         }
@@ -345,52 +359,56 @@ impl Options {
             config = config.fields(&fields.join(","));
         }
         let with_ns = all && kind.namespaced;
-        let wide = self.output == Output::Wide;
         let where_ = if kind.namespaced && !all { format!(" in {ns}") } else { String::new() };
-        let render = |objects: &[&Value], state: &str| {
-            let items: Vec<Value> = objects.iter().map(|v| (*v).clone()).collect();
-            let t = table(&kind.plural, &items, wide, with_ns, Utc::now());
-            let line = format!(
-                "watching {}{where_}: {} {} ({state})",
-                kind.plural,
-                items.len(),
-                if items.len() == 1 { "object" } else { "objects" }
-            );
-            MimeBundle::plain(format!("{}{line}\n", t.to_text()))
-                .with("text/html", format!("{}<div><i>{}</i></div>", t.to_html(), escape_html(&line)))
-        };
         let mut watch = Watch::new(conn.clone())
             .until(self.timeout.map(|t| Instant::now() + t))
             .tick(Duration::from_millis(250));
         let set = watch.add(&kind.plural, api, kind.api_resource(), config);
         let mut live: Option<LiveLine> = None;
+        // Changes are drawn at most every 250 ms: a kind printed by the server costs a request.
+        let mut drawn_at: Option<Instant> = None;
+        let mut dirty = false;
         loop {
-            match watch.next().await? {
-                Wake::Deadline => {
-                    let what = self.timeout.map(|t| format!("stopped after {}", human_duration(t.as_secs() as i64))).unwrap_or_default();
-                    if let Some(l) = live.as_mut() {
-                        l.finish(render(&watch.objects(set), &what));
-                    }
+            let wake = watch.next().await?;
+            dirty |= wake == Wake::Changed;
+            let due = drawn_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+            if !(wake == Wake::Deadline || (dirty && due)) {
+                continue;
+            }
+            let mut objects: Vec<Value> = watch.objects(set).into_iter().cloned().collect();
+            self.sort(&mut objects)?;
+            // The same table as without -w: kubectl's columns, -L, --show-labels, --no-headers.
+            let t = match &self.output {
+                Output::Columns(columns) => self.columns(columns, &objects)?,
+                _ => self.table_of(conn, ns, &kind, &objects, with_ns).await,
+            };
+            let state = match wake {
+                Wake::Deadline => self.timeout.map(|t| format!("stopped after {}", human_duration(t.as_secs() as i64))).unwrap_or_default(),
+                _ => "live".to_string(),
+            };
+            let n = objects.len();
+            let line = format!("watching {}{where_}: {n} {} ({state})", kind.plural, if n == 1 { "object" } else { "objects" });
+            let view = MimeBundle::plain(format!("{}{line}\n", t.to_text()))
+                .with("text/html", format!("{}<div><i>{}</i></div>", t.to_html(), escape_html(&line)));
+            drawn_at = Some(Instant::now());
+            dirty = false;
+            match (live.as_mut(), wake) {
+                (Some(l), Wake::Deadline) => {
+                    l.finish(view);
                     return Ok(MagicOutput::None);
                 }
-                Wake::Changed => {
-                    let view = render(&watch.objects(set), "live");
-                    match live.as_mut() {
-                        Some(l) => l.update(view),
-                        None => live = Some(LiveLine::new(sink, view)),
-                    }
+                (None, Wake::Deadline) => {
+                    sink.display(view, None);
+                    return Ok(MagicOutput::None);
                 }
-                Wake::Tick => {
-                    if let Some(l) = live.as_mut() {
-                        l.flush();
-                    }
-                }
+                (Some(l), _) => l.show(view),
+                (None, _) => live = Some(LiveLine::new(sink, view)),
             }
         }
     }
 
     /// `get deploy,svc,pods`: one table per kind (names as kind/name, as kubectl does), or one List.
-    async fn several(&self, conn: &Conn, ns: &str, kinds: &[&str]) -> Result<MagicOutput, MagicError> {
+    async fn several(&self, cx: &Cx<'_>, conn: &Conn, ns: &str, kinds: &[&str]) -> Result<MagicOutput, MagicError> {
         if !self.what.names.is_empty() {
             return Err(MagicError::usage("%k8s get: names go with one kind; write KIND NAME or KIND/NAME"));
         }
@@ -416,9 +434,13 @@ impl Options {
                     text.push_str(&t.to_text());
                     html.push_str(&t.to_html());
                 }
+                _ if self.into.is_some() => all.extend(objects),
                 Output::Name => text.push_str(names_bundle(&kind.kind, &kind.group, &objects).text().unwrap_or_default()),
                 Output::Yaml | Output::Json | Output::JsonPath(_) | Output::Columns(_) => all.extend(objects),
             }
+        }
+        if let Some(var) = &self.into {
+            return bind(cx, var, None, all, false, ns).await;
         }
         match &self.output {
             Output::JsonPath(template) => result(jsonpath_bundle(template, &as_document(all, false))?),
@@ -437,6 +459,27 @@ impl Options {
             _ => result(MimeBundle::plain(text).with("text/html", html)),
         }
     }
+}
+
+/// `--into VAR`: the objects become the notebook's variable, typed by k8s-openapi when the
+/// notebook has that crate and the objects are of one built-in kind.
+async fn bind(cx: &Cx<'_>, var: &str, kind: Option<&Kind>, objects: Vec<Value>, single: bool, ns: &str) -> Result<MagicOutput, MagicError> {
+    let has_openapi = cx.notebook.snapshot().dependencies.iter().any(|d| d.name == "k8s-openapi" || d.name == "k8s_openapi");
+    let item = kind.filter(|_| has_openapi).and_then(Kind::openapi_type).unwrap_or_else(|| "serde_json::Value".to_string());
+    let count = objects.len();
+    // One name asked for: the object itself; otherwise a Vec, even of one.
+    let (type_name, json) = match objects.as_slice() {
+        [one] if single => (item, one.to_string()),
+        _ => (format!("Vec<{item}>"), Value::Array(objects).to_string()),
+    };
+    cx.notebook.bind(var, &type_name, json).await.map_err(|why| MagicError::new("BindError", why))?;
+    let what = match kind {
+        Some(k) if count == 1 => k.singular.clone(),
+        Some(k) => k.plural.clone(),
+        None => "objects".to_string(),
+    };
+    let line = format!("{var}: {type_name} = {count} {what} from {ns}");
+    result(MimeBundle::plain(line.clone()).with("text/html", format!("<code>{}</code>", escape_html(&line))))
 }
 
 /// `-o jsonpath=TEMPLATE` filled from the object or the List of them.

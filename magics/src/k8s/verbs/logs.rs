@@ -261,6 +261,26 @@ async fn wait_started(conn: &Arc<Conn>, ns: &str, pods: Vec<Pod>, a: &Options, s
     }
 }
 
+/// Follows one pod's output into the cell until its stream ends (the container exited) or
+/// `limit` passes; for `run --restart=Never`.
+pub(super) async fn follow_pod(conn: &Conn, ns: &str, pod: &Pod, limit: Duration, sink: &Arc<dyn OutputSink>) -> Result<(), MagicError> {
+    let a = Options {
+        positional: Vec::new(),
+        selector: None,
+        container: None,
+        tail: None,
+        since: None,
+        prefix: false,
+        previous: false,
+        follow: true,
+        stats: false,
+        timeout: Some(limit),
+        scope: Scope::default(),
+    };
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    follow(conn, ns, std::slice::from_ref(pod), &format!("pod/{name}"), &a, sink).await.map(|_| ())
+}
+
 /// The pod's name, the container whose logs are read (-c, or the first), and the request.
 fn log_request(pod: &Pod, a: &Options, follow: bool, timestamps: bool) -> (String, Option<String>, LogParams) {
     let name = pod.metadata.name.clone().unwrap_or_default();

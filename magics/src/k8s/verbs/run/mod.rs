@@ -1,5 +1,8 @@
 //! `run NAME --image IMAGE ...`: a Deployment whose pods are labelled app=NAME, with its
-//! progress shown live until every replica is available, or the cause that stops it.
+//! progress shown live until every replica is available, or the cause that stops it; with
+//! `--restart=Never`, one pod that runs once, its output streamed into the cell ([`pod`]).
+
+mod pod;
 
 use super::flags::{Parsed, UsageError};
 use super::{plan, About, Cx, Plan, Planned, Verb};
@@ -28,6 +31,10 @@ const ABOUT: About = About {
         "--timeout",
         "--no-wait",
         "--overwrite",
+        "--restart",
+        "--rm",
+        "--stdin",
+        "--tty",
         "--context",
         "--kubeconfig",
     ],
@@ -35,7 +42,10 @@ const ABOUT: About = About {
         a Deployment whose pods are labelled app=NAME; shows its progress live until every replica
         is available, or stops with the cause (ImagePullBackOff, Unschedulable, CrashLoopBackOff
         with the last lines it wrote) [--timeout 3m] [--no-wait]; a Deployment of that name that
-        this session did not make is left alone unless --overwrite is given",
+        this session did not make is left alone unless --overwrite is given
+  %k8s run NAME --image IMAGE --restart=Never [--rm] [--env K=V]... [-- COMMAND ARGS]
+        one pod that runs once: its output streamed into the cell as it comes, its exit code
+        checked at the end [--timeout 10m]; --rm deletes it afterwards (and on interrupt)",
     body: None,
     takes_command: true,
 };
@@ -52,7 +62,18 @@ struct Options {
     timeout: Option<Duration>,
     no_wait: bool,
     overwrite: bool,
+    restart: Restart,
+    /// Delete the one-off pod when it has run.
+    rm: bool,
     scope: Scope,
+}
+
+/// `--restart`: Always makes a Deployment; Never and OnFailure one pod, as kubectl run does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Restart {
+    Always,
+    OnFailure,
+    Never,
 }
 
 impl Verb for Run {
@@ -69,6 +90,25 @@ impl Verb for Run {
             return Err(p.usage("write run NAME --image IMAGE [--port P] [--replicas N] [-- COMMAND ARGS]"));
         }
         let Some(image) = p.text("--image") else { return Err(p.usage("--image IMAGE is needed")) };
+        let restart = match p.text("--restart").as_deref() {
+            None | Some("Always") => Restart::Always,
+            Some("OnFailure") => Restart::OnFailure,
+            _ => Restart::Never,
+        };
+        if p.has("--rm") && restart == Restart::Always {
+            return Err(p.usage("--rm deletes a pod that has run; it goes with --restart=Never"));
+        }
+        let one_off = restart != Restart::Always;
+        if one_off && p.has("--replicas") {
+            return Err(p.usage("--replicas makes no sense for one pod (--restart=Never); leave it out"));
+        }
+        // A cell has no terminal: -it is taken as "show me its output", which a one-off pod
+        // does anyway, but a shell waiting for typed input would never end.
+        if (p.has("--tty") || p.has("--stdin")) && p.command.is_empty() {
+            return Err(p.usage(
+                "a notebook cell has no terminal to type into; give the command after --, e.g. -- sh -c 'uname -a', or use %k8s exec",
+            ));
+        }
         plan(Options {
             positional: p.positional.clone(),
             image,
@@ -81,6 +121,8 @@ impl Verb for Run {
             timeout,
             no_wait,
             overwrite: p.has("--overwrite"),
+            restart,
+            rm: p.has("--rm"),
             scope: p.scope(),
         })
     }
@@ -88,42 +130,13 @@ impl Verb for Run {
 
 impl Plan for Options {
     async fn run(&self, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
+        if self.restart != Restart::Always {
+            return pod::one_off(self, cx).await;
+        }
         let (conn, ns) = cx.session.for_call(&self.scope).await?;
         let name = &self.positional[0];
         let kind = conn.kind("deployments.apps").await?;
-        let mut container = json!({ "name": name, "image": self.image.clone() });
-        if let Some(port) = self.port {
-            container["ports"] = json!([{ "containerPort": port }]);
-        }
-        if !self.env.is_empty() {
-            container["env"] = Value::Array(self.env.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect());
-        }
-        if !self.command.is_empty() {
-            container["command"] = json!(self.command);
-        }
-        let (cpu_req, cpu_lim) = request_and_limit(&self.cpu);
-        let (mem_req, mem_lim) = request_and_limit(&self.memory);
-        let mut requests = serde_json::Map::new();
-        let mut limits = serde_json::Map::new();
-        for (key, v) in [("cpu", cpu_req), ("memory", mem_req)] {
-            if let Some(v) = v {
-                requests.insert(key.to_string(), json!(v));
-            }
-        }
-        for (key, v) in [("cpu", cpu_lim), ("memory", mem_lim)] {
-            if let Some(v) = v {
-                limits.insert(key.to_string(), json!(v));
-            }
-        }
-        if !requests.is_empty() || !limits.is_empty() {
-            container["resources"] = json!({});
-            if !requests.is_empty() {
-                container["resources"]["requests"] = Value::Object(requests);
-            }
-            if !limits.is_empty() {
-                container["resources"]["limits"] = Value::Object(limits);
-            }
-        }
+        let container = self.container(name);
         let labels = json!({ "app": name, MANAGED_BY.0: MANAGED_BY.1, SESSION_LABEL: session_id() });
         let deployment = json!({
             "apiVersion": "apps/v1",
@@ -186,16 +199,64 @@ impl Plan for Options {
     }
 }
 
-/// A Deployment of this name that another session or another tool made, and who made it: it
-/// is not replaced silently (kubectl create says AlreadyExists too); one this session made is
-/// simply updated.
+impl Options {
+    /// The one container of the pods `run` makes.
+    fn container(&self, name: &str) -> Value {
+        let mut container = json!({ "name": name, "image": self.image.clone() });
+        if let Some(port) = self.port {
+            container["ports"] = json!([{ "containerPort": port }]);
+        }
+        if !self.env.is_empty() {
+            container["env"] = Value::Array(self.env.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect());
+        }
+        if !self.command.is_empty() {
+            container["command"] = json!(self.command);
+        }
+        let (cpu_req, cpu_lim) = request_and_limit(&self.cpu);
+        let (mem_req, mem_lim) = request_and_limit(&self.memory);
+        let mut requests = serde_json::Map::new();
+        let mut limits = serde_json::Map::new();
+        for (key, v) in [("cpu", cpu_req), ("memory", mem_req)] {
+            if let Some(v) = v {
+                requests.insert(key.to_string(), json!(v));
+            }
+        }
+        for (key, v) in [("cpu", cpu_lim), ("memory", mem_lim)] {
+            if let Some(v) = v {
+                limits.insert(key.to_string(), json!(v));
+            }
+        }
+        if !requests.is_empty() || !limits.is_empty() {
+            container["resources"] = json!({});
+            if !requests.is_empty() {
+                container["resources"]["requests"] = Value::Object(requests);
+            }
+            if !limits.is_empty() {
+                container["resources"]["limits"] = Value::Object(limits);
+            }
+        }
+        container
+    }
+}
+
+/// A Deployment (or pod) of this name that another session or another tool made, and who made
+/// it: it is not replaced silently (kubectl create says AlreadyExists too); one this session
+/// made is simply updated.
 async fn someone_elses(conn: &Conn, kind: &Kind, ns: &str, name: &str) -> Result<Option<(String, Value)>, MagicError> {
+    match existing(conn, kind, ns, name).await? {
+        Some((Some(who), value)) => Ok(Some((who, value))),
+        _ => Ok(None),
+    }
+}
+
+/// The object of this name if there is one, with who made it (`None`: this session).
+async fn existing(conn: &Conn, kind: &Kind, ns: &str, name: &str) -> Result<Option<(Option<String>, Value)>, MagicError> {
     let api = api_for(conn, kind, Some(ns));
-    let Some(existing) = conn.call(&format!("get deployments {name}"), api.get_opt(name)).await? else { return Ok(None) };
+    let Some(existing) = conn.call(&format!("get {} {name}", kind.plural), api.get_opt(name)).await? else { return Ok(None) };
     let existing = to_value(existing, &kind.api_resource());
     let session = existing["metadata"]["labels"][SESSION_LABEL].as_str();
     if session == Some(session_id()) {
-        return Ok(None);
+        return Ok(Some((None, existing)));
     }
     let who = match session {
         Some(other) => format!("another kubernel session ({other})"),
@@ -213,7 +274,7 @@ async fn someone_elses(conn: &Conn, kind: &Kind, ns: &str, name: &str) -> Result
             if managers.is_empty() { "someone else".to_string() } else { managers.join(", ") }
         }
     };
-    Ok(Some((who, existing)))
+    Ok(Some((Some(who), existing)))
 }
 
 /// `100m` → requests only; `100m/500m` → request and limit.
