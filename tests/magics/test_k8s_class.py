@@ -205,7 +205,8 @@ def test_rollout_status_after_undo_judges_only_the_new_revision(k8s_kernel, ns):
 def test_wording_a_class_met(k8s_kernel, ns, tmp_path):
     k = k8s_kernel
     c, _ = failed(k, "%k8s cp a b")
-    assert "cp is not in kubernel yet" in c["evalue"] and "did you mean" not in c["evalue"], c
+    # cp is a verb now: its own usage error, not "did you mean top?".
+    assert c["evalue"].startswith("%k8s cp: ") and "did you mean" not in c["evalue"], c
     c, _ = failed(k, "%k8s scale deploy/back --replicas -1")
     assert c["evalue"] == "%k8s scale: --replicas '-1' is not a number of replicas", c
     c, _ = failed(k, "%k8s apply -f /no/such/file.yaml")

@@ -2,12 +2,14 @@
 //!
 //! Layers, each readable and testable on its own; imports point down only:
 //! - [`verbs`]: one file per verb (options, checks, completion, help, run) and the flag table;
+//! - [`build`]: a cell made into a program and its image on the cluster's registry;
 //! - [`watch`]: waiting and live updates on kube's runtime watcher, and the causes of stuck pods;
 //! - [`cluster`]: connection, session, discovery, objects, manifests, typed errors (on kube);
 //! - [`view`]: tables, documents, describe, access-log statistics, live displays (pure).
 //!
 //! This file is the magic: it finds the verb, hands it the cell, and completes what is typed.
 
+pub mod build;
 pub mod cluster;
 pub mod verbs;
 pub mod view;
@@ -48,7 +50,7 @@ Tab completes verbs, flags, kinds and the names of live objects.";
 
 /// kubectl's verbs that kubernel does not have: said so, rather than "did you mean" another.
 const NOT_YET: &[&str] = &[
-    "cp", "patch", "wait", "explain", "diff", "auth", "edit", "replace", "attach",
+    "edit", "replace", "attach",
     "proxy", "drain", "cordon", "uncordon", "taint", "certificate", "kustomize", "plugin", "debug", "events",
     "completion", "alpha", "options",
 ];
@@ -103,13 +105,21 @@ pub fn read(args: &[String], has_body: bool) -> Result<(&'static dyn Verb, Parse
 /// "apply and delete read YAML from the cell, exec sends it as stdin"
 fn body_takers() -> String {
     let names = |body: Body| ALL.iter().filter(|v| v.body() == Some(body)).map(|v| v.name()).collect::<Vec<_>>();
-    let (yaml, stdin) = (names(Body::Manifests), names(Body::Stdin));
-    let says = |names: &[&str], one: &str, many: &str| format!("{} {}", names.join(" and "), if names.len() == 1 { one } else { many });
-    format!(
-        "{}, {}",
+    let (yaml, stdin, rust) = (names(Body::Manifests), names(Body::Stdin), names(Body::Rust));
+    // "apply, diff and delete"
+    let and = |names: &[&str]| match names.split_last() {
+        Some((last, init)) if !init.is_empty() => format!("{} and {last}", init.join(", ")),
+        _ => names.join(""),
+    };
+    let says = |names: &[&str], one: &str, many: &str| format!("{} {}", and(names), if names.len() == 1 { one } else { many });
+    let mut parts = vec![
         says(&yaml, "reads YAML from the cell", "read YAML from the cell"),
-        says(&stdin, "sends it as stdin", "send it as stdin")
-    )
+        says(&stdin, "sends it as stdin", "send it as stdin"),
+    ];
+    if !rust.is_empty() {
+        parts.push(says(&rust, "takes Rust code", "take Rust code"));
+    }
+    parts.join(", ")
 }
 
 impl Magic for K8s {
@@ -123,7 +133,7 @@ impl Magic for K8s {
         &[MagicKind::Line, MagicKind::Cell]
     }
     fn summary(&self) -> &'static str {
-        "Kubernetes from cells: connect, get, describe, apply, delete, run, expose, endpoints, http, exec, port-forward, logs, scale, set image, rollout, autoscale, top, owned, cleanup"
+        "Kubernetes from cells: connect, get, describe, apply, diff, delete, run, expose, endpoints, http, exec, cp, port-forward, logs, scale, set image, rollout, autoscale, top, owned, cleanup, explain, patch, wait, auth can-i"
     }
     fn help(&self) -> String {
         let verbs: Vec<&str> = ALL.iter().map(|v| v.help()).collect();
@@ -162,6 +172,14 @@ impl Magic for K8s {
     }
 }
 
+/// The values a flag of `verb` takes, if it takes one of a fixed set (--dry-run, --type ...).
+fn choices(verb: &dyn Verb, flag: &str) -> &'static [&'static str] {
+    match flags::resolve(verb.flags(), flag).map(|f| f.value) {
+        Some(flags::ValueKind::Choice(values)) => values,
+        _ => &[],
+    }
+}
+
 fn takes_value(verb: &dyn Verb, flag: &str) -> bool {
     !flag.contains('=') && flags::resolve(verb.flags(), flag).is_some_and(|f| f.value != flags::ValueKind::Switch)
 }
@@ -197,8 +215,12 @@ impl K8s {
                 "-n" | "--namespace" => cx.names("namespaces").await,
                 "-o" | "--output" => flags::OUTPUTS.iter().map(|s| s.to_string()).collect(),
                 "--context" => cx.contexts(),
-                _ => Vec::new(),
+                flag => choices(verb, flag).iter().map(|s| s.to_string()).collect(),
             };
+        }
+        // `--dry-run=se`: the values of a flag that has a fixed set of them.
+        if let Some((flag, _)) = current.split_once('=').filter(|(f, _)| f.starts_with("--")) {
+            return choices(verb, flag).iter().map(|v| format!("{flag}={v}")).collect();
         }
         if current.starts_with('-') {
             let mut found = Vec::new();
@@ -242,6 +264,14 @@ mod tests {
         assert_eq!(m, vec!["history", "restart", "status", "undo"]);
         let (_, m) = complete(" logs -f --ti");
         assert_eq!(m, vec!["--timeout"], "-f takes no value in logs");
+        let (_, m) = complete(" apply --dry-run=s");
+        assert_eq!(m, vec!["--dry-run=server"]);
+        let (_, m) = complete(" apply -f x --dry-run ");
+        assert_eq!(m, vec!["client", "none", "server"]);
+        let (_, m) = complete(" top pods --conta");
+        assert_eq!(m, vec!["--containers"]);
+        let (_, m) = complete(" di");
+        assert_eq!(m, vec!["diff"]);
         let (_, m) = complete(" exec -");
         assert!(m.contains(&"-i".to_string()) && m.contains(&"--container".to_string()), "{m:?}");
     }
@@ -251,11 +281,11 @@ mod tests {
         let args = |line: &str| line.split_whitespace().map(str::to_string).collect::<Vec<_>>();
         let err = |line: &str, body: bool| read(&args(line), body).err().map(|e| e.0).unwrap_or_default();
         assert_eq!(err("gte pods", false), "%k8s: unknown verb 'gte'; did you mean get?");
-        assert!(err("cp a b", false).starts_with("%k8s: kubectl's cp is not in kubernel yet"), "not 'did you mean top?'");
+        assert!(err("edit a b", false).starts_with("%k8s: kubectl's edit is not in kubernel yet"), "not 'did you mean exec?'");
         assert!(err("", false).contains("a verb is needed"));
         assert_eq!(
             err("get pods", true),
-            "%%k8s get takes no cell body; apply and delete read YAML from the cell, exec sends it as stdin"
+            "%%k8s get takes no cell body; apply, diff and delete read YAML from the cell, exec sends it as stdin, job and image take Rust code"
         );
         let (verb, p) = read(&args("config use-context kind"), false).unwrap();
         assert_eq!((verb.name(), p.positional.as_slice()), ("use", &["context".to_string(), "kind".to_string()][..]));

@@ -38,6 +38,9 @@ pub enum ClusterError {
     /// A manifest that is not YAML, or not an object Kubernetes can take.
     #[error("{0}")]
     Manifest(String),
+    /// Nowhere to push the images of programs made from cells.
+    #[error("this cluster names no registry for kubernel's images: give --registry HOST[:PORT][/PATH] or set KUBERNEL_REGISTRY (install/cluster's local cluster names its own)")]
+    NoRegistry,
 }
 
 impl ClusterError {
@@ -56,6 +59,7 @@ impl ClusterError {
             ClusterError::Api { .. } => "ApiError",
             ClusterError::UnknownKind(_) => "UnknownKind",
             ClusterError::Manifest(_) => "YAMLError",
+            ClusterError::NoRegistry => "NoRegistry",
         }
     }
 

@@ -1,6 +1,6 @@
 //! The cluster layer of `%k8s`, on kube: connecting (kubeconfig, contexts, in-cluster), the
 //! session's connection and namespace, discovery and the kind catalogue, objects of any kind,
-//! manifests, finding pods, and typed errors. It knows nothing of magics or cells.
+//! manifests, finding pods, the registry for images, and typed errors. It knows nothing of magics or cells.
 
 pub mod connection;
 pub mod discovery;
@@ -9,6 +9,7 @@ pub mod kinds;
 pub mod manifest;
 pub mod objects;
 pub mod pods;
+pub mod registry;
 pub mod session;
 
 pub use connection::{Conn, Target};

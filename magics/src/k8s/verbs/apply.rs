@@ -2,22 +2,26 @@
 //! (`%%k8s apply`) or in files and folders (`-f PATH`), each labelled as this session's.
 
 use super::flags::{Parsed, UsageError};
+use super::diff::without_noise;
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
 use crate::k8s::cluster::manifest::{self, Doc};
-use crate::k8s::cluster::objects::{api_for, kind_ref, mark_ours, FIELD_MANAGER};
+use crate::k8s::cluster::objects::{api_for, kind_ref, mark_ours, to_value, FIELD_MANAGER};
 use crate::k8s::cluster::{ClusterError, Conn, Kind, Scope};
 use kube::api::{Patch, PatchParams};
-use output::StreamName;
+use output::{escape_html, MimeBundle, StreamName};
 use serde_json::Value;
 
 pub struct Apply;
 
 const ABOUT: About = About {
     name: "apply",
-    flags: &["--namespace", "--filename", "--context", "--kubeconfig"],
+    flags: &["--namespace", "--filename", "--dry-run", "--output", "--context", "--kubeconfig"],
     help: "  %%k8s apply [-n NS]           server-side apply of the YAML documents in the cell
-  %k8s apply -f PATH            ... of a file or of the YAML files of a directory",
+  %k8s apply -f PATH            ... of a file or of the YAML files of a directory
+        --dry-run=server: what it would do (created, configured, unchanged), as the server
+        finds it, changing nothing; --dry-run=client: judged here from the live objects, sending
+        none; -o yaml|json|name: the objects as applied (or as they would be)",
     body: Some(Body::Manifests),
     takes_command: false,
 };
@@ -25,6 +29,10 @@ const ABOUT: About = About {
 struct Options {
     files: Vec<String>,
     scope: Scope,
+    /// "none", "server" or "client" (kubectl's --dry-run).
+    dry_run: String,
+    /// -o yaml, json or name: the objects instead of a line each.
+    output: Option<String>,
 }
 
 impl Verb for Apply {
@@ -37,7 +45,12 @@ impl Verb for Apply {
                 "unexpected argument '{extra}'; the YAML goes in the cell (%%k8s apply) or in -f PATH"
             )));
         }
-        plan(Options { files: p.texts("--filename"), scope: p.scope() })
+        let output = p.text("--output");
+        if let Some(o) = output.as_deref().filter(|o| !matches!(*o, "yaml" | "json" | "name")) {
+            return Err(p.usage(format!("-o {o}: apply prints yaml, json or name")));
+        }
+        let dry_run = p.text("--dry-run").unwrap_or_else(|| "none".into());
+        plan(Options { files: p.texts("--filename"), scope: p.scope(), dry_run, output })
     }
 }
 
@@ -56,6 +69,11 @@ impl Plan for Options {
                 (doc, kind, ns, name, value)
             })
             .collect();
+        match self.dry_run.as_str() {
+            "server" => return server_dry_run(&conn, &objects, self.output.as_deref(), cx).await,
+            "client" => return client_dry_run(&conn, &objects, self.output.as_deref(), cx).await,
+            _ => {}
+        }
         // One rule: the server checks every document first (a dry run), and a refusal applies
         // nothing. An object in a namespace that an earlier document makes cannot be checked
         // before that namespace exists; it is checked when it is applied.
@@ -82,25 +100,149 @@ impl Plan for Options {
         }
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let mut applied: Vec<String> = Vec::new();
+        let mut shown: Vec<(String, Value)> = Vec::new();
         for (i, (doc, kind, ns, name, value)) in objects.iter().enumerate() {
             let api = api_for(&conn, kind, ns.as_deref());
-            if let Err(e) = conn.call(&format!("apply {} {name}", kind.plural), api.patch(name, &params, &Patch::Apply(value))).await {
-                let e = MagicError::from(e);
-                let left: Vec<String> = objects[i + 1..].iter().map(|(_, k, _, n, _)| format!("{}/{n}", kind_ref(k))).collect();
-                let mut message = format!("{}: {}", doc.place(), e.message);
-                if !applied.is_empty() {
-                    message.push_str(&format!("; applied before it: {}", applied.join(", ")));
+            let done = conn.call(&format!("apply {} {name}", kind.plural), api.patch(name, &params, &Patch::Apply(value))).await;
+            let done = match done {
+                Ok(obj) => obj,
+                Err(e) => {
+                    let e = MagicError::from(e);
+                    let left: Vec<String> = objects[i + 1..].iter().map(|(_, k, _, n, _)| format!("{}/{n}", kind_ref(k))).collect();
+                    let mut message = format!("{}: {}", doc.place(), e.message);
+                    if !applied.is_empty() {
+                        message.push_str(&format!("; applied before it: {}", applied.join(", ")));
+                    }
+                    if !left.is_empty() {
+                        message.push_str(&format!("; not applied: {}", left.join(", ")));
+                    }
+                    return Err(MagicError::new(&e.ename, message));
                 }
-                if !left.is_empty() {
-                    message.push_str(&format!("; not applied: {}", left.join(", ")));
-                }
-                return Err(MagicError::new(&e.ename, message));
-            }
+            };
             applied.push(format!("{}/{name}", kind_ref(kind)));
-            cx.sink.stream(StreamName::Stdout, &format!("{}/{name} serverside-applied\n", kind_ref(kind)));
+            match &self.output {
+                Some(_) => shown.push((kind_ref(kind), to_value(done, &kind.api_resource()))),
+                None => cx.sink.stream(StreamName::Stdout, &format!("{}/{name} serverside-applied\n", kind_ref(kind))),
+            }
         }
-        Ok(MagicOutput::None)
+        match &self.output {
+            Some(o) => super::result(objects_bundle(o, &shown)),
+            None => Ok(MagicOutput::None),
+        }
     }
+}
+
+type Object<'a> = (&'a Doc, Kind, Option<String>, String, Value);
+
+/// `--dry-run=server`: the server applies each document without keeping it, and the line says
+/// what that would be, as kubectl says it (`deployment.apps/web configured (server dry run)`).
+/// As kubectl, a document the server refuses does not stop the others; the refusals end the cell.
+async fn server_dry_run(conn: &Conn, objects: &[Object<'_>], output: Option<&str>, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
+    let new_namespaces: Vec<&str> =
+        objects.iter().filter(|(_, k, ..)| k.plural == "namespaces" && k.group.is_empty()).map(|(.., n, _)| n.as_str()).collect();
+    let dry = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+    let mut shown: Vec<(String, Value)> = Vec::new();
+    let mut refused: Vec<(String, MagicError)> = Vec::new();
+    for (doc, kind, ns, name, value) in objects {
+        let api = api_for(conn, kind, ns.as_deref());
+        let ar = kind.api_resource();
+        let outcome = async {
+            let live = conn.call(&format!("get {} {name}", kind.plural), api.get_opt(name)).await?;
+            let merged = conn.call(&format!("apply {} {name}", kind.plural), api.patch(name, &dry, &Patch::Apply(value))).await?;
+            Ok::<_, ClusterError>((live.map(|o| to_value(o, &ar)), to_value(merged, &ar)))
+        };
+        match outcome.await {
+            Ok((live, merged)) => {
+                let verb = match live {
+                    None => "created",
+                    Some(live) if without_noise(live.clone()) == without_noise(merged.clone()) => "unchanged",
+                    Some(_) => "configured",
+                };
+                if output.is_none() {
+                    cx.sink.stream(StreamName::Stdout, &format!("{}/{name} {verb} (server dry run)\n", kind_ref(kind)));
+                }
+                shown.push((kind_ref(kind), merged));
+            }
+            Err(e) => {
+                // A dry run makes nothing, so what lives in a namespace made by an earlier
+                // document cannot be checked.
+                let later = e.is_not_found() && ns.as_deref().is_some_and(|n| new_namespaces.contains(&n));
+                let mut e = MagicError::from(e);
+                if later {
+                    e.message.push_str(" (an earlier document makes that namespace, and a dry run makes nothing)");
+                }
+                refused.push((doc.place(), e));
+            }
+        }
+    }
+    if let Some((_, first)) = refused.first() {
+        let why: Vec<String> = refused.iter().map(|(place, e)| format!("{place}: {}", e.message)).collect();
+        if let Some(o) = output {
+            cx.sink.display(objects_bundle(o, &shown), None);
+        }
+        return Err(MagicError::new(&first.ename, why.join("; ")));
+    }
+    match output {
+        Some(o) => super::result(objects_bundle(o, &shown)),
+        None => Ok(MagicOutput::None),
+    }
+}
+
+/// `--dry-run=client`: nothing is sent; the live objects are read to say whether each would be
+/// created, left as it is (it has every field as given) or configured. The server's defaults and
+/// checks are not applied, as with kubectl's client dry run.
+async fn client_dry_run(conn: &Conn, objects: &[Object<'_>], output: Option<&str>, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
+    let mut shown: Vec<(String, Value)> = Vec::new();
+    for (doc, kind, ns, name, value) in objects {
+        let api = api_for(conn, kind, ns.as_deref());
+        let live = conn.call(&format!("get {} {name}", kind.plural), api.get_opt(name)).await.map_err(|e| {
+            let e = MagicError::from(e);
+            MagicError::new(&e.ename, format!("{}: {}", doc.place(), e.message))
+        })?;
+        let (verb, object) = match live.map(|o| to_value(o, &kind.api_resource())) {
+            None => ("created", value.clone()),
+            Some(live) if has_all(&live, value) => ("unchanged", live),
+            Some(mut live) => {
+                json_patch::merge(&mut live, value);
+                ("configured", live)
+            }
+        };
+        if output.is_none() {
+            cx.sink.stream(StreamName::Stdout, &format!("{}/{name} {verb} (dry run)\n", kind_ref(kind)));
+        }
+        shown.push((kind_ref(kind), object));
+    }
+    match output {
+        Some(o) => super::result(objects_bundle(o, &shown)),
+        None => Ok(MagicOutput::None),
+    }
+}
+
+/// Whether `live` already has every field of `wanted` with the same value (lists item by item).
+fn has_all(live: &Value, wanted: &Value) -> bool {
+    match (live, wanted) {
+        (Value::Object(l), Value::Object(w)) => w.iter().all(|(k, v)| l.get(k).is_some_and(|lv| has_all(lv, v))),
+        (Value::Array(l), Value::Array(w)) => l.len() == w.len() && l.iter().zip(w).all(|(a, b)| has_all(a, b)),
+        _ => live == wanted,
+    }
+}
+
+/// `-o yaml|json|name` of applied objects, as kubectl apply prints them: YAML documents
+/// separated by `---`, JSON objects one after another, `kind/name` lines.
+fn objects_bundle(output: &str, objects: &[(String, Value)]) -> MimeBundle {
+    let objects: Vec<(&String, Value)> =
+        objects.iter().map(|(k, v)| (k, crate::k8s::view::documents::for_output(v.clone()))).collect();
+    let text = match output {
+        "name" => objects.iter().map(|(k, v)| format!("{k}/{}\n", v["metadata"]["name"].as_str().unwrap_or_default())).collect(),
+        "json" => objects.iter().map(|(_, v)| serde_json::to_string_pretty(v).unwrap_or_default() + "\n").collect::<String>(),
+        _ => objects
+            .iter()
+            .map(|(_, v)| serde_saphyr::to_string(v).unwrap_or_else(|e| format!("# could not write YAML: {e}\n")))
+            .collect::<Vec<_>>()
+            .join("---\n"),
+    };
+    let html = format!("<pre>{}</pre>", escape_html(&text));
+    MimeBundle::plain(text).with("text/html", html)
 }
 
 /// Why a file could not be read, in a person's words (Rust's own say "entity not found").
@@ -197,5 +339,37 @@ mod tests {
         assert_eq!(refused(&Apply, "-f a.yaml -f b.yaml", false), "");
         assert!(refused(&Apply, "pods", false).contains("the YAML goes in the cell"));
         assert_eq!(refused(&Apply, "-f", false), "%k8s apply: -f needs a file name");
+    }
+
+    #[test]
+    fn dry_run_and_output() {
+        assert_eq!(refused(&Apply, "-f a.yaml --dry-run=server", false), "");
+        assert_eq!(refused(&Apply, "-f a.yaml --dry-run client -o yaml", false), "");
+        assert_eq!(refused(&Apply, "-f a.yaml --dry-run=Server", false), "", "kubectl's values in any case");
+        assert_eq!(refused(&Apply, "-f a.yaml --dry-run=maybe", false), "%k8s apply: --dry-run 'maybe': use none, server or client");
+        assert_eq!(refused(&Apply, "-f a.yaml --dry-run", false), "%k8s apply: --dry-run needs none, server or client");
+        assert_eq!(refused(&Apply, "-f a.yaml -o wide", false), "%k8s apply: -o wide: apply prints yaml, json or name");
+    }
+
+    #[test]
+    fn client_dry_run_compares_the_fields_given() {
+        let live = serde_json::json!({"metadata": {"name": "a", "uid": "1"}, "data": {"k": "v", "other": "x"},
+            "spec": {"ports": [{"port": 80, "protocol": "TCP"}]}});
+        assert!(has_all(&live, &serde_json::json!({"metadata": {"name": "a"}, "data": {"k": "v"}})));
+        assert!(has_all(&live, &serde_json::json!({"spec": {"ports": [{"port": 80}]}})), "defaults the server added");
+        assert!(!has_all(&live, &serde_json::json!({"data": {"k": "w"}})));
+        assert!(!has_all(&live, &serde_json::json!({"data": {"new": "v"}})));
+        assert!(!has_all(&live, &serde_json::json!({"spec": {"ports": [{"port": 80}, {"port": 81}]}})));
+    }
+
+    #[test]
+    fn objects_print_as_kubectl_apply_prints_them() {
+        let a = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "managedFields": [{}]}});
+        let b = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}});
+        let objects = [("configmap".to_string(), a), ("configmap".to_string(), b)];
+        assert_eq!(objects_bundle("name", &objects).text().unwrap(), "configmap/a\nconfigmap/b\n");
+        let yaml = objects_bundle("yaml", &objects).text().unwrap().to_string();
+        assert_eq!(yaml.matches("---\n").count(), 1, "{yaml}");
+        assert!(yaml.contains("name: a") && yaml.contains("name: b") && !yaml.contains("managedFields"), "{yaml}");
     }
 }

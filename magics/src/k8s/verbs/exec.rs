@@ -278,7 +278,7 @@ impl Drop for ExecGuard {
 
 /// The state of a container that is not running (crashed and waiting to restart, say) and its
 /// last exit, as a person reads it.
-fn container_not_running(pod: &Pod, container: &str) -> Option<String> {
+pub(super) fn container_not_running(pod: &Pod, container: &str) -> Option<String> {
     let cs = pod.status.as_ref()?.container_statuses.as_ref()?.iter().find(|c| c.name == container)?;
     let state = cs.state.as_ref()?;
     if state.running.is_some() {

@@ -58,6 +58,9 @@ pub const FLAGS: &[Flag] = &[
     flag("--prefix", None, Switch, ""),
     flag("--replicas", None, Whole { min: 0, bad: "a number of replicas" }, "a number of replicas"),
     flag("--image", None, Text, "an image"),
+    flag("--registry", None, Text, "a registry (HOST[:PORT][/PATH])"),
+    flag("--completions", None, Whole { min: 1, bad: "a number of pods (a whole number, 1 or more)" }, "a number of pods"),
+    flag("--parallelism", None, Whole { min: 1, bad: "a number of pods at once (a whole number, 1 or more)" }, "a number of pods"),
     flag("--port", None, Port, "a port number"),
     flag("--target-port", None, Text, "a port number or name"),
     flag("--env", None, KeyValue, "KEY=VALUE"),
@@ -92,7 +95,22 @@ pub const FLAGS: &[Flag] = &[
         Whole { min: 1, bad: "a CPU utilisation percentage (a whole number, 1 or more)" },
         "a CPU utilisation percentage",
     ),
+    flag("--dry-run", None, Choice(&["none", "server", "client"]), "none, server or client"),
+    flag("--containers", None, Switch, ""),
+    flag("--recursive", Some("-R"), Switch, ""),
+    flag("--api-version", None, Text, "a group/version (e.g. apps/v1)"),
+    flag("--patch", Some("-p"), Text, "a patch (JSON or YAML)"),
+    flag("--for", None, Text, "a condition: condition=NAME[=VALUE], delete, create or jsonpath='{PATH}'[=VALUE]"),
+    flag("--list", None, Switch, ""),
 ];
+
+/// Flags whose value means something else in one verb (`patch --type` is a patch type, not a
+/// service type): the verb's own reading of that long name.
+const OWN_FLAGS: &[(&str, Flag)] = &[("patch", flag("--type", None, Choice(&["strategic", "merge", "json"]), "a patch type (strategic, merge or json)"))];
+
+fn own_flag(verb: &str, flag: &'static Flag) -> &'static Flag {
+    OWN_FLAGS.iter().find(|(v, f)| *v == verb && f.long == flag.long).map(|(_, f)| f).unwrap_or(flag)
+}
 
 pub const OUTPUTS: &[&str] = &["wide", "yaml", "json", "name"];
 const SERVICE_TYPES: &[&str] = &["ClusterIP", "NodePort", "LoadBalancer"];
@@ -240,6 +258,7 @@ pub fn parse(verb: &'static str, verb_flags: &[&str], takes_command: bool, args:
                 usage(verb, format!("unknown flag {spelling}"))
             });
         };
+        let flag = own_flag(verb, flag);
         let shown = if spelling.starts_with("--") { flag.long } else { flag.short.unwrap_or(flag.long) };
         if flag.value == ValueKind::Switch {
             if inline.is_some() && spelling.starts_with("--") {

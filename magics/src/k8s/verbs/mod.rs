@@ -8,22 +8,30 @@ pub mod flags;
 pub mod annotate;
 pub mod api_resources;
 pub mod apply;
+pub mod auth;
 pub mod autoscale;
 pub mod cleanup;
 pub mod cluster_info;
 pub mod config;
 pub mod connect;
+pub mod cp;
 pub mod create;
 pub mod delete;
 pub mod describe;
+pub mod diff;
 pub mod endpoints;
 pub mod exec;
+pub mod explain;
 pub mod expose;
 pub mod get;
 pub mod http;
+pub mod image;
+pub mod images;
+pub mod job;
 pub mod label;
 pub mod logs;
 pub mod owned;
+pub mod patch;
 pub mod port_forward;
 pub mod rollout;
 pub mod run;
@@ -32,6 +40,7 @@ pub mod set;
 pub mod top;
 pub mod use_;
 pub mod version;
+pub mod wait;
 
 use crate::framework::notebook::Notebook;
 use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
@@ -56,14 +65,19 @@ pub static ALL: &[&dyn Verb] = &[
     &get::Get,
     &describe::Describe,
     &apply::Apply,
+    &diff::Diff,
     &delete::Delete,
     &logs::Logs,
     &scale::Scale,
     &run::Run,
+    &job::Job,
+    &images::Images,
+    &image::Image,
     &expose::Expose,
     &endpoints::Endpoints,
     &http::Http,
     &exec::Exec,
+    &cp::Cp,
     &port_forward::PortForward,
     &set::Set,
     &rollout::Rollout,
@@ -78,6 +92,10 @@ pub static ALL: &[&dyn Verb] = &[
     &annotate::Annotate,
     &create::Create,
     &config::Config,
+    &explain::Explain,
+    &patch::Patch,
+    &wait::Wait,
+    &auth::Auth,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Verb> {
@@ -91,6 +109,8 @@ pub enum Body {
     Manifests,
     /// The command's stdin (exec).
     Stdin,
+    /// Rust code made into a program for the cluster (job, deploy, image build).
+    Rust,
 }
 
 /// What a verb is: its name, the flags it takes, its help, and what it does with a cell body.

@@ -16,8 +16,9 @@ pub struct Top;
 
 const ABOUT: About = About {
     name: "top",
-    flags: &["--namespace", "--all-namespaces", "--selector", "--context", "--kubeconfig"],
-    help: "  %k8s top pods [NAME] [-n NS | -A] [-l SELECTOR] | top nodes   CPU and memory in use (metrics-server)",
+    flags: &["--namespace", "--all-namespaces", "--selector", "--containers", "--context", "--kubeconfig"],
+    help: "  %k8s top pods [NAME] [-n NS | -A] [-l SELECTOR] [--containers] | top nodes   CPU and memory in use
+        (metrics-server); --containers: a line for each container",
     body: None,
     takes_command: false,
 };
@@ -28,6 +29,8 @@ struct Options {
     name: Option<String>,
     all_namespaces: bool,
     selector: Option<String>,
+    /// A row for each container (POD, NAME), as kubectl top pod --containers.
+    containers: bool,
     scope: Scope,
 }
 
@@ -42,6 +45,9 @@ impl Verb for Top {
                 if p.has("--namespace") || p.has("--all-namespaces") {
                     return Err(p.usage("nodes have no namespace"));
                 }
+                if p.has("--containers") {
+                    return Err(p.usage("--containers is for pods: top pods --containers"));
+                }
                 "nodes"
             }
             _ => return Err(p.usage("write top pods [NAME] or top nodes [NAME]")),
@@ -51,6 +57,7 @@ impl Verb for Top {
             name: p.positional.get(1).cloned(),
             all_namespaces: p.has("--all-namespaces"),
             selector: p.text("--selector"),
+            containers: p.has("--containers"),
             scope: p.scope(),
         })
     }
@@ -134,10 +141,17 @@ async fn top(a: &Options, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
     }
     let with_ns = a.all_namespaces;
     let mut headers = vec!["NAME", "CPU(cores)", "MEMORY(bytes)"];
+    if a.containers {
+        headers.insert(0, "POD");
+    }
     if with_ns {
         headers.insert(0, "NAMESPACE");
     }
     let mut t = Table::new(&headers);
+    if a.containers {
+        t.rows = container_rows(&items, with_ns);
+        return result(t.bundle());
+    }
     for pod in &items {
         let (mut cpu, mut mem) = (0.0, 0.0);
         for c in pod["containers"].as_array().into_iter().flatten() {
@@ -151,6 +165,23 @@ async fn top(a: &Options, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
         t.rows.push(row);
     }
     result(t.bundle())
+}
+
+/// `top pods --containers`: a row for each container of each pod, in the order the metrics give.
+fn container_rows(pods: &[Value], with_ns: bool) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for pod in pods {
+        for c in pod["containers"].as_array().into_iter().flatten() {
+            let cpu = c["usage"]["cpu"].as_str().and_then(parse_quantity).unwrap_or(0.0);
+            let mem = c["usage"]["memory"].as_str().and_then(parse_quantity).unwrap_or(0.0);
+            let mut row = vec![name_of(pod), c["name"].as_str().unwrap_or_default().to_string(), cpu_text(cpu), memory_text(mem)];
+            if with_ns {
+                row.insert(0, pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string());
+            }
+            rows.push(row);
+        }
+    }
+    rows
 }
 
 async fn nodes(conn: &Conn, items: Vec<Value>) -> Result<MagicOutput, MagicError> {
@@ -189,5 +220,17 @@ mod tests {
         assert_eq!(refused(&Top, "po", false), "");
         assert_eq!(refused(&Top, "nodes -n x", false), "%k8s top: nodes have no namespace");
         assert!(refused(&Top, "services", false).contains("write top pods"));
+        assert_eq!(refused(&Top, "pods web-1 --containers", false), "");
+        assert_eq!(refused(&Top, "nodes --containers", false), "%k8s top: --containers is for pods: top pods --containers");
+    }
+
+    #[test]
+    fn a_row_for_each_container() {
+        let pod = serde_json::json!({"metadata": {"name": "web-1", "namespace": "demo"}, "containers": [
+            {"name": "nginx", "usage": {"cpu": "1500000n", "memory": "3145728"}},
+            {"name": "sidecar", "usage": {"cpu": "0", "memory": "1Mi"}}]});
+        let rows = container_rows(&[pod.clone()], false);
+        assert_eq!(rows, [["web-1", "nginx", "2m", "3Mi"], ["web-1", "sidecar", "0m", "1Mi"]]);
+        assert_eq!(container_rows(&[pod], true)[0][..2], ["demo", "web-1"]);
     }
 }

@@ -7,6 +7,7 @@ pub mod access_log;
 pub mod cluster_info;
 pub mod describe;
 pub mod documents;
+pub mod explain;
 pub mod fields;
 pub mod jsonpath;
 pub mod live;

@@ -1,7 +1,7 @@
 //! Waiting, visibly, until deleted objects are gone, as `kubectl delete` waits: one live line
 //! naming what is left. A timeout is a note, not an error (the cluster finishes the deletions).
 
-use super::{Wake, Watch};
+use super::{WaitError, Wake, Watch};
 use crate::k8s::cluster::objects::{api_for, kind_ref};
 use crate::k8s::cluster::{ClusterError, Conn, Kind};
 use crate::k8s::view::{name_of, note, LiveLine};
@@ -64,6 +64,33 @@ pub async fn until_gone(
         match live.as_mut() {
             Some(l) => l.update(view),
             None => live = Some(LiveLine::new(sink, view)),
+        }
+    }
+}
+
+/// Waits, visibly, until the earlier object of this name is gone (at most a minute), so that a
+/// new one can take the name: a cell run again replaces what it made the last time.
+pub async fn until_name_gone(conn: &Arc<Conn>, kind: &Kind, ns: &str, name: &str, sink: &Arc<dyn OutputSink>) -> Result<(), WaitError> {
+    let limit = Duration::from_secs(60);
+    let what = format!("{}/{name}", kind_ref(kind));
+    let mut watch = Watch::new(conn.clone()).until(Some(Instant::now() + limit)).tick(Duration::from_millis(500));
+    let set = watch.add(&kind.plural, api_for(conn, kind, Some(ns)), kind.api_resource(), Config::default().fields(&format!("metadata.name={name}")));
+    let mut live: Option<LiveLine> = None;
+    loop {
+        let wake = watch.next().await?;
+        if watch.objects(set).is_empty() {
+            if let Some(l) = live.as_mut() {
+                l.finish(note(&format!("the earlier {what} is gone")));
+            }
+            return Ok(());
+        }
+        if wake == Wake::Deadline {
+            return Err(WaitError::failed("Timeout", format!("the earlier {what} was still being deleted after 60 s; try again, or choose another name")));
+        }
+        let line = note(&format!("waiting for the earlier {what} to be deleted"));
+        match live.as_mut() {
+            Some(l) => l.update(line),
+            None => live = Some(LiveLine::new(sink, line)),
         }
     }
 }

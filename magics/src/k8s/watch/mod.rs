@@ -4,6 +4,7 @@
 //! wait are loops over [`Watch::next`]; what they judge (a rollout's progress, a stuck pod, what
 //! is left) lives beside this in [`rollout`], [`pod_health`] and [`gone`].
 
+pub mod condition;
 pub mod gone;
 pub mod pod_health;
 pub mod rollout;

@@ -10,6 +10,7 @@ use crate::k8s::cluster::{Conn, Kind};
 use crate::k8s::verbs::{logs, Cx};
 use crate::k8s::view::{human_duration, note, LiveLine};
 use crate::k8s::watch::pod_health::{last_lines, stuck_reason, UNSCHEDULABLE_GRACE};
+use crate::k8s::watch::gone::until_name_gone;
 use crate::k8s::watch::{Wake, Watch};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, DynamicObject, PostParams};
@@ -42,7 +43,7 @@ pub(super) async fn one_off(o: &Options, cx: &Cx<'_>) -> Result<MagicOutput, Mag
         Some(_) => {
             conn.call(&format!("delete pod {name}"), api.delete(&name, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }))
                 .await?;
-            until_deleted(&conn, &kind, &ns, &name, sink).await?;
+            until_name_gone(&conn, &kind, &ns, &name, sink).await?;
         }
     }
     let restart = if o.restart == Restart::OnFailure { "OnFailure" } else { "Never" };
@@ -188,31 +189,6 @@ fn with_note(message: &str, note: &str) -> String {
     match message.split_once('\n') {
         Some((first, rest)) => format!("{first}{note}\n{rest}"),
         None => format!("{message}{note}"),
-    }
-}
-
-/// Waits until the earlier pod of this name is gone, so the new one can take the name.
-async fn until_deleted(conn: &Arc<Conn>, kind: &Kind, ns: &str, name: &str, sink: &Arc<dyn OutputSink>) -> Result<(), MagicError> {
-    let limit = Duration::from_secs(60);
-    let mut watch = Watch::new(conn.clone()).until(Some(Instant::now() + limit)).tick(Duration::from_millis(500));
-    let set = watch.add("pods", api_for(conn, kind, Some(ns)), kind.api_resource(), Config::default().fields(&format!("metadata.name={name}")));
-    let mut live: Option<LiveLine> = None;
-    loop {
-        let wake = watch.next().await?;
-        if watch.objects(set).is_empty() {
-            if let Some(l) = live.as_mut() {
-                l.finish(note(&format!("the earlier pod/{name} is gone")));
-            }
-            return Ok(());
-        }
-        if wake == Wake::Deadline {
-            return Err(MagicError::new("Timeout", format!("the earlier pod/{name} was still being deleted after 60 s; try again, or choose another name")));
-        }
-        let line = note(&format!("waiting for the earlier pod/{name} to be deleted"));
-        match live.as_mut() {
-            Some(l) => l.update(line),
-            None => live = Some(LiveLine::new(sink, line)),
-        }
     }
 }
 

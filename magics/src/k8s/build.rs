@@ -1,0 +1,172 @@
+//! A cell made into an image on the cluster's registry: the notebook's items and dependencies
+//! with the cell's body, compiled into a static program ([`programs`]), laid as one layer on a
+//! small base and pushed ([`images`]), with one live line saying what happens. Used by the
+//! verbs that run the notebook's own code: job, deploy and image build.
+
+use crate::framework::notebook::Snapshot;
+use crate::framework::registry::MagicError;
+use crate::k8s::cluster::registry::{find_registry, RegistryChoice};
+use crate::k8s::cluster::Conn;
+use crate::k8s::view::{note, LiveLine};
+use output::OutputSink;
+use programs::{BuildError, Builder, Cell, Program, Shape};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::time::Instant;
+
+/// The base a program's layer goes on unless `--image` names another.
+pub const DEFAULT_BASE: &str = "debian:bookworm-slim";
+/// Where the program lies in the image.
+pub const PROGRAM_PATH: &str = "/app/program";
+/// The user the program runs as (the restricted Pod Security Standard wants one that is not root).
+pub const USER: i64 = 65532;
+
+pub const CELL_HASH: &str = "kubernel.io/cell-hash";
+pub const LOCK_HASH: &str = "kubernel.io/lock-hash";
+pub const IMAGE_DIGEST: &str = "kubernel.io/image-digest";
+
+/// A cell's image, pushed.
+pub struct Built {
+    pub program: Program,
+    pub pushed: images::Pushed,
+    /// The image as the cluster's nodes pull it, by digest.
+    pub image: String,
+    pub registry: RegistryChoice,
+}
+
+/// The program of a cell body with what the notebook has defined so far.
+pub fn cell_of(snapshot: &Snapshot, body: &str, body_line: usize) -> Cell {
+    Cell {
+        items: snapshot.items.clone(),
+        dependencies: snapshot.dependencies.iter().map(|d| (d.name.clone(), d.spec.clone())).collect(),
+        cargo_lock: snapshot.cargo_lock.clone(),
+        body: body.to_string(),
+        body_line,
+    }
+}
+
+/// `debian:bookworm-slim` as a registry names it: `library/debian:bookworm-slim`.
+pub fn base_reference(base: &str) -> String {
+    // Parsed, not split at the first colon: in `127.0.0.1:5000/library/debian` it is a port's.
+    match images::ImageRef::parse(base) {
+        Ok(r) if r.host.is_none() && !r.repository.contains('/') => format!("library/{base}"),
+        _ => base.to_string(),
+    }
+}
+
+/// Builds the cell's program and pushes its image as `kubernel/NAME`.
+pub async fn build_image(
+    conn: &Conn,
+    sink: &Arc<dyn OutputSink>,
+    name: &str,
+    cell: &Cell,
+    shape: Shape,
+    base: Option<&str>,
+    registry_flag: Option<&str>,
+) -> Result<Built, MagicError> {
+    let registry = find_registry(conn, registry_flag).await?;
+    let started = Instant::now();
+    let live = Arc::new(Mutex::new(LiveLine::new(sink, note(&format!("{name}: compiling the cell for the cluster")))));
+    let compiled = {
+        let live = live.clone();
+        let mut count = 0;
+        Builder::new(Builder::default_root())
+            .build(cell, shape, move |what| {
+                count += 1;
+                let line = note(&format!("{name}: compiling ({what}, {count} crates so far)"));
+                live.lock().unwrap().update(line);
+            })
+            .await
+    };
+    let program = match compiled {
+        Ok(p) => p,
+        Err(e) => {
+            live.lock().unwrap().finish(note(&format!("{name}: not built")));
+            return Err(build_error(e));
+        }
+    };
+    live.lock().unwrap().update(note(&format!("{name}: pushing the image to {}", registry.push)));
+    let layer = images::Layer::from_files(&[images::File::new(PROGRAM_PATH, program.binary.clone(), 0o755)]).map_err(image_error)?;
+    let labels = BTreeMap::from([
+        ("org.opencontainers.image.title".to_string(), name.to_string()),
+        (CELL_HASH.to_string(), program.hash.clone()),
+        (LOCK_HASH.to_string(), program.lock_hash.clone()),
+    ]);
+    let config = images::ImageConfig {
+        entrypoint: Some(vec![PROGRAM_PATH.to_string()]),
+        user: Some(format!("{USER}:{USER}")),
+        labels,
+        ..images::ImageConfig::default()
+    };
+    let base = base_reference(base.unwrap_or(DEFAULT_BASE));
+    let client = images::Registry::new(&registry.push).map_err(image_error)?;
+    let pushed = match client.build_and_push(&base, &format!("kubernel/{name}"), &[layer], &config).await {
+        Ok(p) => p,
+        Err(e) => {
+            live.lock().unwrap().finish(note(&format!("{name}: built, not pushed")));
+            return Err(image_error(e));
+        }
+    };
+    let image = pulled_as(&pushed.reference, &registry);
+    let secs = started.elapsed().as_secs_f64();
+    let what = match (program.compiled.is_empty(), pushed.reused) {
+        (true, true) => "unchanged: nothing compiled or pushed".to_string(),
+        (_, true) => format!("compiled {}, image unchanged", program.compiled.join(", ")),
+        (true, false) => format!("pushed {}", human_bytes(pushed.bytes_uploaded)),
+        (false, false) => format!("compiled {}, pushed {}", program.compiled.join(", "), human_bytes(pushed.bytes_uploaded)),
+    };
+    live.lock().unwrap().finish(note(&format!("{name}: image ready in {secs:.1} s ({what}) {}", pushed.tag)));
+    Ok(Built { program, pushed, image, registry })
+}
+
+/// The pushed reference with the host the nodes use for the registry.
+fn pulled_as(reference: &str, registry: &RegistryChoice) -> String {
+    let push_host = registry.push.split('/').next().unwrap_or_default();
+    let pull_host = registry.pull.split('/').next().unwrap_or_default();
+    match reference.strip_prefix(push_host) {
+        Some(rest) if push_host != pull_host => format!("{pull_host}{rest}"),
+        _ => reference.to_string(),
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / (1 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.0} KB", n as f64 / (1 << 10) as f64),
+        n => format!("{n} bytes"),
+    }
+}
+
+fn build_error(e: BuildError) -> MagicError {
+    let ename = match &e {
+        BuildError::Compile(_) => "CompileError",
+        BuildError::Toolchain(_) => "ToolchainError",
+        BuildError::Cargo(_) | BuildError::Io { .. } => "BuildError",
+    };
+    MagicError::new(ename, e.to_string())
+}
+
+/// An images error as the cell's one-line error, named by its kind.
+pub fn image_error(e: images::Error) -> MagicError {
+    let ename = match &e {
+        images::Error::Unreachable { .. } => "RegistryUnreachable",
+        images::Error::Unauthorized { .. } => "RegistryUnauthorized",
+        _ => "ImageError",
+    };
+    MagicError::new(ename, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bases_and_pull_names() {
+        assert_eq!(base_reference("debian:bookworm-slim"), "library/debian:bookworm-slim");
+        assert_eq!(base_reference("team/base:1"), "team/base:1");
+        assert_eq!(base_reference("127.0.0.1:5000/library/debian:bookworm-slim"), "127.0.0.1:5000/library/debian:bookworm-slim");
+        let choice = RegistryChoice { push: "localhost:5001".into(), pull: "kind-registry:5000".into(), source: "x" };
+        assert_eq!(pulled_as("localhost:5001/kubernel/a@sha256:1", &choice), "kind-registry:5000/kubernel/a@sha256:1");
+        assert_eq!(human_bytes(312_000), "305 KB");
+    }
+}

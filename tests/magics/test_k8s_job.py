@@ -1,0 +1,161 @@
+"""`%%k8s job`: the notebook's own Rust code run in the cluster as an Indexed Job, its results
+back in a notebook variable, through the real kernel against the local cluster and its registry.
+Each test checks what a user would: the cell's output, the variable, and what kubectl sees.
+
+Everything lives in a namespace of the module's own, deleted at the end.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from conftest import kubectl
+from kernel_harness import describe
+from test_k8s_class import failed, ok
+
+pytestmark = pytest.mark.timeout(420)
+
+
+@pytest.fixture(scope="module")
+def ns(k8s_kernel, namespace):
+    kubectl("create", "namespace", namespace)
+    ok(k8s_kernel, f"%k8s use namespace {namespace}")
+    return namespace
+
+
+def job_pods(ns: str, name: str) -> list[str]:
+    out = kubectl("-n", ns, "get", "pods", "-l", f"kubernel.io/job={name}", "-o", "jsonpath={.items[*].metadata.name}").stdout
+    return out.split()
+
+
+def test_items_and_deps_of_earlier_cells_are_used_in_a_job(k8s_kernel, ns):
+    k = k8s_kernel
+    ok(k, ':dep itoa = "1"', 300)
+    ok(k, "fn square(x: u64) -> u64 { x * x }\nfn spelled(n: u64) -> String { itoa::Buffer::new().format(n).to_string() }")
+    cell = "%%k8s job squares --completions 4 --into sums\nlet share = kubernel::partition(0..40u64);\nprintln!(\"rank {} of {}: {:?}\", kubernel::rank(), kubernel::world(), share);\nspelled(share.map(square).sum::<u64>())"
+    text = ok(k, cell, 300)
+    for rank in range(4):
+        assert f"[{rank}] rank {rank} of 4: {rank * 10}..{rank * 10 + 10}" in text, text
+    assert "sums: Vec<String> = 4 results of job squares" in text, text
+    got = ok(k, "sums.clone()")
+    expected = [str(sum(x * x for x in range(r * 10, r * 10 + 10))) for r in range(4)]
+    assert json.loads(got) == expected, got
+    # kubectl sees an Indexed Job that completed, with the cell's provenance on it.
+    job = json.loads(kubectl("-n", ns, "get", "job", "squares", "-o", "json").stdout)
+    assert job["spec"]["completionMode"] == "Indexed" and job["status"]["succeeded"] == 4
+    for key in ("kubernel.io/cell-hash", "kubernel.io/lock-hash", "kubernel.io/image-digest"):
+        assert job["metadata"]["annotations"].get(key), key
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"].endswith(job["metadata"]["annotations"]["kubernel.io/image-digest"])
+
+
+def test_a_struct_of_the_notebook_comes_back_typed(k8s_kernel, ns):
+    k = k8s_kernel
+    ok(k, ':dep serde = { version = "1", features = ["derive"] }', 300)
+    ok(k, "#[derive(Debug, serde::Serialize, serde::Deserialize)]\npub struct Stats { pub rank: usize, pub total: u64 }")
+    text = ok(k, "%%k8s job stats --completions 2 --into stats\nStats { rank: kubernel::rank(), total: kubernel::partition(0..10u64).sum() }", 300)
+    assert "stats: Vec<Stats> = 2 results" in text, text
+    assert ok(k, "stats[1].total + stats[0].total").strip() == "45"
+    assert ok(k, "stats[1].rank").strip() == "1"
+
+
+def test_an_unchanged_cell_builds_and_pushes_nothing_and_an_edit_rebuilds_only_the_body(k8s_kernel, ns):
+    k = k8s_kernel
+    # Bodies of their own: built programs are kept by hash across runs.
+    n = int(time.time() * 1000) % 1_000_000
+    cell = f"%%k8s job same\nlet v: Vec<u32> = (0..{n}).collect();\nv.len()"
+    ok(k, cell, 300)
+    text = ok(k, cell, 120)
+    assert "unchanged: nothing compiled or pushed" in text, text
+    text = ok(k, cell.replace(f"0..{n}", f"0..{n + 1}"), 120)
+    assert "compiled kubernel_job," in text, text
+    assert "serde" not in text.split("compiled ", 1)[1].split(")", 1)[0], "the dependencies stay built: " + text
+
+
+def test_a_compile_error_shows_rustcs_message_and_creates_no_job(k8s_kernel, ns):
+    c, text = failed(k8s_kernel, "%%k8s job broken\nlet a = 1;\nlet x: i32 = \"a\";\nx")
+    assert c["ename"] == "CompileError", c
+    assert "mismatched types" in c["evalue"] and "cell line 3, column 14" in c["evalue"], c
+    assert 'let x: i32 = "a";' in c["evalue"], c
+    assert kubectl("-n", ns, "get", "job", "broken", check=False).returncode != 0, "no Job for a cell that does not compile"
+
+
+def test_a_panicking_index_is_named_and_the_other_results_kept(k8s_kernel, ns):
+    k = k8s_kernel
+    c, text = failed(k, "%%k8s job shaky --completions 3\nif kubernel::rank() == 1 { panic!(\"boom at one\") }\nkubernel::rank() * 10", 300)
+    assert c["ename"] == "Panicked", c
+    assert "1 of 3 indexes failed (1)" in c["evalue"], c
+    assert "index 1: panic at cell line 2, column 28: boom at one" in c["evalue"], c
+    assert "kubernel::last_results()" in c["evalue"], c
+    # The others' results are in the table's last state.
+    last = text.split("INDEX")[-1]
+    assert "Failed: panicked" in last and "Succeeded" in last and " 20" in last, last
+    # A panic is not retried: the index fails at once (podFailurePolicy FailIndex).
+    pods = kubectl("-n", ns, "get", "pods", "-l", "kubernel.io/job=shaky", "-o", "json").stdout
+    index1 = [p for p in json.loads(pods)["items"] if p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "1"]
+    assert len(index1) == 1, [p["metadata"]["name"] for p in index1]
+
+
+def test_oomkilled_is_named(k8s_kernel, ns):
+    c, _ = failed(k8s_kernel, "%%k8s job hungry --memory 32Mi/32Mi\nlet v = vec![7u8; 256 << 20];\nv.iter().map(|b| *b as u64).sum::<u64>()", 300)
+    assert c["ename"] == "OOMKilled", c
+    assert "32Mi" in c["evalue"], c
+
+
+def test_an_unschedulable_cpu_request_says_so_at_once(k8s_kernel, ns):
+    started = time.monotonic()
+    c, _ = failed(k8s_kernel, "%%k8s job greedy --cpu 64\n1", 300)
+    assert c["ename"] == "Unschedulable", c
+    assert "Insufficient cpu" in c["evalue"], c
+    assert time.monotonic() - started < 90
+
+
+def test_a_10_mb_result_arrives_whole(k8s_kernel, ns):
+    k = k8s_kernel
+    text = ok(k, "%%k8s job big --into big\n\"x\".repeat(10 << 20)", 300)
+    assert "big: Vec<String> = 1 results" in text, text
+    assert ok(k, "big[0].len()").strip() == str(10 << 20)
+
+
+def test_interrupt_leaves_no_pod(k8s_kernel, ns):
+    k = k8s_kernel
+    msg_id = k.kc.execute("%%k8s job sleepy --completions 2\nstd::thread::sleep(std::time::Duration::from_secs(600));\n0")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        phases = kubectl("-n", ns, "get", "pods", "-l", "kubernel.io/job=sleepy", "-o", "jsonpath={.items[*].status.phase}").stdout.split()
+        if phases.count("Running") == 2:
+            break
+        time.sleep(0.5)
+    assert phases.count("Running") == 2, phases
+    k.km.interrupt_kernel()
+    reply = k.reply(msg_id, timeout=20)
+    k.wait_idle(msg_id)
+    assert reply["content"]["status"] == "error", reply
+    deadline = time.monotonic() + 20
+    while job_pods(ns, "sleepy") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert job_pods(ns, "sleepy") == [], "the interrupted job's pods are gone within seconds"
+    assert kubectl("-n", ns, "get", "job", "sleepy", check=False).returncode != 0
+    assert ok(k, "1 + 1").strip() == "2", "the kernel keeps serving"
+
+
+def test_pods_meet_the_restricted_pod_security_standard(k8s_kernel, namespace):
+    strict = f"{namespace}-strict"
+    kubectl("create", "namespace", strict)
+    try:
+        kubectl("label", "namespace", strict, "pod-security.kubernetes.io/enforce=restricted")
+        text = ok(k8s_kernel, f"%%k8s job careful -n {strict} --into careful\nkubernel::rank() + 41", 300)
+        assert "careful: Vec<usize> = 1 results" in text, text
+        assert ok(k8s_kernel, "careful[0]").strip() == "41"
+    finally:
+        kubectl("delete", "namespace", strict, "--wait=false", check=False)
+
+
+def test_a_registry_that_is_down_gives_one_clear_error(k8s_kernel, ns):
+    started = time.monotonic()
+    c, _ = failed(k8s_kernel, "%%k8s job nowhere --registry 127.0.0.1:1\n1", 300)
+    assert c["ename"] == "RegistryUnreachable", c
+    assert "127.0.0.1:1" in c["evalue"], c
+    assert time.monotonic() - started < 60
+    assert kubectl("-n", ns, "get", "job", "nowhere", check=False).returncode != 0
