@@ -159,3 +159,37 @@ def test_a_registry_that_is_down_gives_one_clear_error(k8s_kernel, ns):
     assert "127.0.0.1:1" in c["evalue"], c
     assert time.monotonic() - started < 60
     assert kubectl("-n", ns, "get", "job", "nowhere", check=False).returncode != 0
+
+
+SERVICE = """%%k8s deploy hello-web --port 8080 --replicas 2
+use std::io::{Read, Write};
+let port = std::env::var("PORT").unwrap();
+let listener = std::net::TcpListener::bind(format!("0.0.0.0:{port}")).unwrap();
+for stream in listener.incoming() {
+    let mut stream = stream.unwrap();
+    let mut request = [0u8; 2048];
+    let _ = stream.read(&mut request);
+    let body = format!("hello, {} squared is {}", 7, square(7));
+    let _ = write!(stream, "HTTP/1.1 200 OK\\r\\nContent-Length: {}\\r\\nConnection: close\\r\\n\\r\\n{}", body.len(), body);
+}
+"""
+
+
+def test_a_deployed_rust_service_is_reached_through_http(k8s_kernel, ns):
+    k = k8s_kernel
+    ok(k, "fn square(x: u64) -> u64 { x * x }")
+    text = ok(k, SERVICE, 300)
+    assert "deployment.apps/hello-web created or updated" in text, text
+    dep = json.loads(kubectl("-n", ns, "get", "deploy", "hello-web", "-o", "json").stdout)
+    assert dep["status"]["availableReplicas"] == 2, dep["status"]
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    ok(k, f"%k8s expose deploy/hello-web --port 80 --target-port 8080 -n {ns}")
+    deadline = time.monotonic() + 30
+    while True:
+        reply, msgs = k.execute(f"%k8s http svc/hello-web/ -n {ns}", timeout=60)
+        shown = "".join(str(m["content"].get("data", m["content"].get("text", ""))) for m in msgs)
+        if reply["content"]["status"] == "ok" and "squared is 49" in shown:
+            break
+        assert time.monotonic() < deadline, describe(reply, msgs)
+        time.sleep(1)

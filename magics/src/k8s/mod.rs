@@ -133,7 +133,7 @@ impl Magic for K8s {
         &[MagicKind::Line, MagicKind::Cell]
     }
     fn summary(&self) -> &'static str {
-        "Kubernetes from cells: connect, get, describe, apply, diff, delete, run, expose, endpoints, http, exec, cp, port-forward, logs, scale, set image, rollout, autoscale, top, owned, cleanup, explain, patch, wait, auth can-i"
+        "Kubernetes from cells: connect, get, describe, apply, diff, delete, run, expose, endpoints, http, exec, cp, port-forward, logs, scale, set image, rollout, autoscale, top, owned, cleanup, explain, patch, wait, auth can-i; the notebook's own Rust in the cluster: job, deploy, images, image"
     }
     fn help(&self) -> String {
         let verbs: Vec<&str> = ALL.iter().map(|v| v.help()).collect();
@@ -285,7 +285,7 @@ mod tests {
         assert!(err("", false).contains("a verb is needed"));
         assert_eq!(
             err("get pods", true),
-            "%%k8s get takes no cell body; apply, diff and delete read YAML from the cell, exec sends it as stdin, job and image take Rust code"
+            "%%k8s get takes no cell body; apply, diff and delete read YAML from the cell, exec sends it as stdin, job, deploy and image take Rust code"
         );
         let (verb, p) = read(&args("config use-context kind"), false).unwrap();
         assert_eq!((verb.name(), p.positional.as_slice()), ("use", &["context".to_string(), "kind".to_string()][..]));

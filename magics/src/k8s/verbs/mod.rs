@@ -17,6 +17,7 @@ pub mod connect;
 pub mod cp;
 pub mod create;
 pub mod delete;
+pub mod deploy;
 pub mod describe;
 pub mod diff;
 pub mod endpoints;
@@ -71,6 +72,7 @@ pub static ALL: &[&dyn Verb] = &[
     &scale::Scale,
     &run::Run,
     &job::Job,
+    &deploy::Deploy,
     &images::Images,
     &image::Image,
     &expose::Expose,

@@ -137,6 +137,30 @@ impl Plan for Options {
         let name = &self.positional[0];
         let kind = conn.kind("deployments.apps").await?;
         let container = self.container(name);
+        let cause = format!("run {name} --image {}", self.image);
+        let spec = json!({ "containers": [container] });
+        let wait = (!self.no_wait).then(|| self.timeout.unwrap_or(DEFAULT_TIMEOUT));
+        deployment(cx, &conn, &kind, &ns, name, spec, self.replicas, &cause, self.overwrite, wait).await
+    }
+}
+
+/// Makes (or, with `overwrite` or when this session made it, replaces) the Deployment `name` of
+/// pods with `spec`, labelled app=NAME, and shows its rollout live until every replica is
+/// available (unless `wait` is None). %%k8s deploy makes its Deployments here too.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn deployment(
+    cx: &Cx<'_>,
+    conn: &std::sync::Arc<Conn>,
+    kind: &Kind,
+    ns: &str,
+    name: &str,
+    spec: Value,
+    replicas: i64,
+    cause: &str,
+    overwrite: bool,
+    wait: Option<Duration>,
+) -> Result<MagicOutput, MagicError> {
+    let (conn, ns) = (conn.clone(), ns.to_string());
         let labels = json!({ "app": name, MANAGED_BY.0: MANAGED_BY.1, SESSION_LABEL: session_id() });
         let deployment = json!({
             "apiVersion": "apps/v1",
@@ -144,15 +168,15 @@ impl Plan for Options {
             "metadata": {
                 "name": name,
                 "labels": { "app": name },
-                "annotations": { CHANGE_CAUSE: format!("run {name} --image {}", self.image.clone()) }
+                "annotations": { CHANGE_CAUSE: cause }
             },
             "spec": {
-                "replicas": self.replicas,
+                "replicas": replicas,
                 "selector": { "matchLabels": { "app": name } },
-                "template": { "metadata": { "labels": labels }, "spec": { "containers": [container] } }
+                "template": { "metadata": { "labels": labels }, "spec": spec }
             }
         });
-        match (someone_elses(&conn, &kind, &ns, name).await?, self.overwrite) {
+        match (someone_elses(&conn, &kind, &ns, name).await?, overwrite) {
             (None, _) => apply_one(&conn, &kind, Some(&ns), deployment).await?,
             (Some((who, _)), false) => {
                 return Err(MagicError::new(
@@ -181,8 +205,8 @@ impl Plan for Options {
             }
         }
         cx.sink.stream(StreamName::Stdout, &format!("deployment.apps/{name} created or updated in {ns}\n"));
-        if !self.no_wait {
-            rollout(&conn, &ns, name, self.timeout.unwrap_or(DEFAULT_TIMEOUT), cx.sink).await.map_err(|e| match e {
+        if let Some(limit) = wait {
+            rollout(&conn, &ns, name, limit, cx.sink).await.map_err(|e| match e {
                 // The Deployment stays, and keeps trying: say so, and how to take it away.
                 WaitError::Failed(f) => {
                     let note = format!(" (the Deployment stays; %k8s delete deploy/{name} -n {ns} removes it)");
@@ -196,7 +220,6 @@ impl Plan for Options {
             })?;
         }
         Ok(MagicOutput::None)
-    }
 }
 
 impl Options {
