@@ -9,6 +9,7 @@ mod evaluate;
 mod history;
 mod install;
 mod interpreter;
+mod memory;
 mod process_tree;
 mod toolchain;
 mod transport;

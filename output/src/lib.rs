@@ -3,8 +3,10 @@
 //! evaluation or Kubernetes; the kernel turns what reaches a sink into iopub messages.
 
 pub mod html;
+pub mod limit;
 pub mod markers;
 pub mod sink;
 
 pub use html::{escape_html, html_text};
+pub use limit::OutputLimit;
 pub use sink::{InputReader, MimeBundle, NoInput, OutputSink, RecordingSink, SinkEvent, StreamName};

@@ -55,6 +55,11 @@ pub trait OutputSink: Send + Sync {
     fn display(&self, bundle: MimeBundle, display_id: Option<&str>);
     fn update_display(&self, bundle: MimeBundle, display_id: &str);
     fn clear_output(&self, wait: bool);
+    /// The cap on a cell's output that this sink enforces, for `%output_limit` to read and
+    /// change; None where output is not capped (tests, captures).
+    fn output_limit(&self) -> Option<&crate::limit::OutputLimit> {
+        None
+    }
 }
 
 /// The input side of a running cell: reads a line through the frontend's input box. Blocking;

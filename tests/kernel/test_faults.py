@@ -2,6 +2,11 @@
 keeps serving."""
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from kernel_harness import (
@@ -104,6 +109,79 @@ def test_compile_error_shows_rustc_message_at_user_line(kernel: Kernel) -> None:
     # text a person reads, not rustc's JSON diagnostics
     assert '"spans"' not in tb and '"$message_type"' not in tb, tb
     assert_next_cell_works(k)
+
+
+# Cells as a class types them (issue 10, defect 13). Each is compiled by rustc too, inside
+# `fn main`, to learn where rustc puts the error and which help it gives.
+COMPILE_ERROR_CELLS = {
+    "mismatch-on-line-2": (
+        'let a = 1;\nlet x: i32 = "a";',
+        ["2 | let x: i32 = \"a\";", "  |        ---   ^^^ expected `i32`, found `&str`\n  |        |\n  |        expected due to this"],
+    ),
+    "missing-semicolon": ("let a = 1;\nlet b = a+1\nlet c = 2;", ["2 | let b = a+1", "^ help: add `;` here"]),
+    "unused-variable-warning": (
+        "fn g() {\n    let _x = 1;\n    let unused = 3;\n}\nlet q: u8 = 300;",
+        ["warning: unused variable: `unused`", "help: if this is intentional, prefix it with an underscore: `_unused`"],
+    ),
+    "borrow-with-help": (
+        'let s = String::from("a");\nlet t = s;\nprintln!("{}", s);',
+        ["value moved here", "help: consider cloning the value if the performance cost is acceptable", "2 | let t = s.clone();"],
+    ),
+    "after-a-magic-line": ('%lsmagic\nlet x: i32 = "a";', ["2 | let x: i32 = \"a\";"]),
+}
+
+# What every line of a rendered error looks like; a fragment of evcxr's wrapper code or a bare
+# suggestion (`;`, `_x`) would be none of these.
+ERROR_LINE = re.compile(
+    r"(error|warning)(\[E\d{4}\])?: .*"
+    r"|(help|note): .*"
+    r"| *--> cell line \d+, column \d+"
+    r"| *\d+ [|+-]( .*)?"
+    r"| *\|( .*)?"
+    r"| *= (help|note): .*"
+    r"|\.\.\.|"
+)
+
+
+def rustc_first_error(cell: str, tmp_path: Path) -> dict:
+    """rustc's own first error for the cell's Rust lines inside fn main (magic lines left blank,
+    so that the line numbers stay the cell's plus one)."""
+    rust = "\n".join("" if line.startswith("%") else line for line in cell.split("\n"))
+    main = tmp_path / "main.rs"
+    main.write_text("fn main() {\n" + rust + "\n}\n")
+    proc = subprocess.run(
+        ["rustc", "--edition", "2021", "--error-format=json", "-o", str(tmp_path / "main"), str(main)],
+        capture_output=True, text=True, timeout=120,
+    )
+    for line in proc.stderr.splitlines():
+        diagnostic = json.loads(line)
+        if diagnostic.get("level") == "error" and diagnostic.get("spans"):
+            return diagnostic
+    raise AssertionError("rustc found no error in:\n" + main.read_text())
+
+
+@pytest.mark.parametrize("name", list(COMPILE_ERROR_CELLS))
+def test_compile_errors_point_where_rustc_does_without_stray_lines(kernel: Kernel, tmp_path: Path, name: str) -> None:
+    cell, expected = COMPILE_ERROR_CELLS[name]
+    reply, msgs = kernel.execute(cell)
+    assert reply["content"]["ename"] == "CompileError", describe(reply, msgs)
+    lines = "\n".join(strip_ansi(t) for t in reply["content"]["traceback"]).split("\n")
+    shown = "\n".join(lines)
+
+    rustc = rustc_first_error(cell, tmp_path)
+    primary = next(s for s in rustc["spans"] if s["is_primary"])
+    where = f"--> cell line {primary['line_start'] - 1}, column {primary['column_start']}"
+    error_at = next((i for i, l in enumerate(lines) if l.startswith("error") and rustc["message"] in l), None)
+    assert error_at is not None, f"rustc's error {rustc['message']!r} is not shown:\n{shown}"
+    assert lines[error_at + 1].strip() == where, f"rustc says {where}:\n{shown}"
+    for child in rustc["children"]:
+        if child["level"] == "help":
+            assert child["message"] in shown, f"rustc's help {child['message']!r} is missing:\n{shown}"
+    for text in expected:
+        assert text in shown, f"{text!r} is missing:\n{shown}"
+    stray = [l for l in lines if not ERROR_LINE.fullmatch(l)]
+    assert not stray, f"lines that are not rustc's: {stray}\n{shown}"
+    assert_next_cell_works(kernel)
 
 
 FRONTEND_THAT_DIES = r"""

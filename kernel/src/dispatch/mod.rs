@@ -11,8 +11,9 @@ mod tests;
 
 use crate::history::History;
 use crate::interpreter::Interpreter;
-use crate::transport::sockets::{Channel, Channels};
+use crate::transport::sockets::{log, Channel, Channels};
 use crate::transport::{Message, Outgoing};
+use output::OutputLimit;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -46,11 +47,16 @@ impl Replier {
 /// Serves the kernel until a shutdown request. A restart is the frontend's to do: it starts a
 /// new process once this one has exited.
 pub async fn serve<I: Interpreter>(channels: Channels, interpreter: Arc<I>) {
-    serve_with_history(channels, interpreter, History::new()).await
+    let (limit, warning) = OutputLimit::from_env();
+    if let Some(warning) = warning {
+        log(&warning);
+    }
+    serve_with(channels, interpreter, History::new(), Arc::new(limit)).await
 }
 
-/// [`serve`] with the history it keeps given: tests pass one that writes no file.
-async fn serve_with_history<I: Interpreter>(channels: Channels, interpreter: Arc<I>, history: History) {
+/// [`serve`] with the history it keeps and the output cap given: tests pass a history that
+/// writes no file and a cap of their own.
+async fn serve_with<I: Interpreter>(channels: Channels, interpreter: Arc<I>, history: History, limit: Arc<OutputLimit>) {
     let replier = Replier { session: uuid::Uuid::new_v4().to_string(), out: channels.outgoing.clone() };
     let stdin = StdinBridge::new(replier.clone());
     let shutdown = Arc::new(Notify::new());
@@ -81,6 +87,7 @@ async fn serve_with_history<I: Interpreter>(channels: Channels, interpreter: Arc
         stdin,
         shutdown.clone(),
         history,
+        limit,
     ));
 
     shutdown.notified().await;

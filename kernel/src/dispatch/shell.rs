@@ -7,7 +7,7 @@ use crate::history::{History, Query};
 use crate::interpreter::{ExecuteOutcome, ExecuteRequest, Interpreter, IsComplete};
 use crate::transport::sockets::{log, Channel};
 use crate::transport::Message;
-use output::OutputSink;
+use output::{OutputLimit, OutputSink};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -20,6 +20,8 @@ struct Shell<I> {
     shutdown: Arc<Notify>,
     execution_count: u32,
     history: History,
+    /// The cap on each cell's output, shared with `%output_limit` through the sinks.
+    limit: Arc<OutputLimit>,
     requests: UnboundedReceiver<Message>,
     /// Requests that were queued when a cell failed with stop_on_error: taken off the queue
     /// before the failure's reply goes out, so a request sent after seeing it is not aborted.
@@ -33,6 +35,7 @@ pub async fn run<I: Interpreter>(
     stdin: StdinBridge,
     shutdown: Arc<Notify>,
     history: History,
+    limit: Arc<OutputLimit>,
 ) {
     let mut shell = Shell {
         interpreter,
@@ -41,6 +44,7 @@ pub async fn run<I: Interpreter>(
         shutdown,
         execution_count: 0,
         history,
+        limit,
         requests,
         held: Vec::new(),
     };
@@ -167,11 +171,21 @@ impl<I: Interpreter> Shell<I> {
             self.replier.publish(msg, "execute_input", json!({ "code": code, "execution_count": count }));
         }
         // The spec: a silent execute broadcasts no output on iopub, only its status.
-        let sink: Arc<dyn OutputSink> =
-            if silent { Arc::new(SilentSink) } else { Arc::new(IopubSink::new(self.replier.clone(), msg)) };
+        let iopub = (!silent).then(|| Arc::new(IopubSink::new(self.replier.clone(), msg, self.limit.clone())));
+        let sink: Arc<dyn OutputSink> = match &iopub {
+            Some(iopub) => iopub.clone(),
+            None => Arc::new(SilentSink::new(self.limit.clone())),
+        };
         let request = ExecuteRequest { code, user_expressions };
         let input = self.stdin.reader_for(msg, allow_stdin);
-        match self.interpreter.execute(request, sink, input).await {
+        let outcome = self.interpreter.execute(request, sink, input).await;
+        if let Some(iopub) = &iopub {
+            // The note on what was left out goes before the result, the error and the reply.
+            if iopub.finish() >= crate::memory::LARGE_OUTPUT {
+                crate::memory::give_back_soon();
+            }
+        }
+        match outcome {
             ExecuteOutcome::Ok { result, payload, user_expressions } => {
                 if let (Some(text), true) = (result.as_ref().and_then(|b| b.text()), store_history) {
                     self.history.record_output(count as i64, text);

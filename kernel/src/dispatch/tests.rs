@@ -105,6 +105,54 @@ async fn outputs_come_after_execute_input_and_before_the_reply_and_idle() {
     assert_eq!(msgs[3].1.content["ename"], "Failure");
 }
 
+fn streams(msgs: &[(Channel, crate::transport::Message)], name: &str) -> String {
+    msgs.iter()
+        .filter(|(_, m)| m.msg_type() == "stream" && m.content["name"] == name)
+        .map(|(_, m)| m.content["text"].as_str().unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_past_the_cap_is_left_out_with_a_note_before_the_reply() {
+    let mut k = Kernel::start_with_limit(1_000);
+    let request = k.execute("print first\nbulk 200000\ndisplay late\nvalue 42", json!({}));
+    let msgs = k.finish(&request).await;
+    assert_framed(&msgs, &request, Channel::Shell, Some("execute_reply"));
+    let stdout = streams(&msgs, "stdout");
+    assert!(stdout.len() <= 1_000 && stdout.len() > 900, "{} bytes sent", stdout.len());
+    assert!(stdout.starts_with("first\n") && stdout.ends_with('\n'), "cut at a line break");
+    let stderr = streams(&msgs, "stderr");
+    let notes: Vec<&str> = stderr.lines().collect();
+    assert_eq!(notes.len(), 2, "{stderr}");
+    assert!(notes[0].contains("reached the cap of 1 kB"), "{stderr}");
+    // 6 + 200000 + 4 ("late") bytes were made; the note counts what was not sent.
+    let left_out = 200_010 - stdout.len();
+    assert!(notes[1].contains(&format!("{} more were left out", output::limit::format_size(left_out as u64))), "{stderr}");
+    assert!(notes[1].contains("%output_limit 1MB"), "{stderr}");
+    assert!(!msgs.iter().any(|(_, m)| m.msg_type() == "display_data"), "a display past the cap is left out");
+    // The value is not output: it is still shown, after the note.
+    let shape = shape(&msgs);
+    let note_at = shape.iter().rposition(|s| s == "iopub:stream").unwrap();
+    assert_eq!(&shape[note_at + 1..], ["iopub:execute_result", "shell:execute_reply", "iopub:status:idle"]);
+    let stream_messages = shape.iter().filter(|s| *s == "iopub:stream").count();
+    assert!(stream_messages <= 4, "{stream_messages} stream messages for 1 kB of output and two notes");
+
+    // Every cell has a cap of its own.
+    let request = k.execute("print again", json!({}));
+    let msgs = k.finish(&request).await;
+    assert_eq!(streams(&msgs, "stdout"), "again\n");
+    assert_eq!(streams(&msgs, "stderr"), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_cap_everything_is_sent() {
+    let mut k = Kernel::start_with_limit(0);
+    let request = k.execute("bulk 3000000", json!({}));
+    let msgs = k.finish(&request).await;
+    assert_eq!(streams(&msgs, "stdout").len(), 3_000_000);
+    assert_eq!(streams(&msgs, "stderr"), "");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_execution_count_rises_only_for_stored_cells() {
     let mut k = Kernel::start();

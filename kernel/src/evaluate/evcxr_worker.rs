@@ -316,8 +316,15 @@ fn execute(
             RustOutcome::Ran { bundle: Some(bundle), is_value: ends_with_expression(code) }
         }
         Err(EvcxrError::CompilationErrors(errors)) => {
-            let traceback = compile_errors::render(&errors, code, first_line);
-            let evalue = errors.first().map(compile_errors::headline).unwrap_or_else(|| "compilation failed".into());
+            // A rendering that fails must not take the evaluator's thread with it: rustc's own
+            // text is the fallback.
+            let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                (compile_errors::render(&errors, code, first_line), compile_errors::summary(&errors))
+            }));
+            let (traceback, evalue) = rendered.unwrap_or_else(|_| {
+                let text: Vec<String> = errors.iter().map(|e| e.rendered()).collect();
+                (text.join("\n").lines().map(str::to_string).collect(), "compilation failed".into())
+            });
             RustOutcome::Failed(ErrorInfo { ename: "CompileError".into(), evalue, traceback })
         }
         Err(EvcxrError::SubprocessTerminated(status)) => {

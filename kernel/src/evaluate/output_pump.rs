@@ -1,7 +1,8 @@
 //! Forwards what the evcxr child prints to the sink of the cell that runs, while it runs.
 //! stdout and stderr are read on one thread so their order is kept; lines are batched so that
 //! 10 MB of output is a few hundred messages, not a hundred thousand. In-band markers on stdout
-//! (`output::markers`) become rich displays.
+//! (`output::markers`) become rich displays. The cell's sink caps how much of it is sent
+//! (`output::limit`).
 //!
 //! Panic reports on stderr are taken out of the stream and kept for the cell's error.
 

@@ -2,6 +2,7 @@
 //! test says what the "language" does without compiling anything:
 //!
 //! - `print TEXT` / `eprint TEXT`: a line on stdout / stderr
+//! - `bulk N`: N bytes on stdout, in lines of 100 bytes, sent in pieces of 64 kB as the pump does
 //! - `display TEXT`: a display_data with TEXT as text/plain
 //! - `value TEXT`: the cell's result (execute_result)
 //! - `wait`: blocks until the test calls [`Fake::release`] or an interrupt comes
@@ -75,6 +76,13 @@ impl Interpreter for Fake {
             match command {
                 "print" => sink.stream(StreamName::Stdout, &format!("{arg}\n")),
                 "eprint" => sink.stream(StreamName::Stderr, &format!("{arg}\n")),
+                "bulk" => {
+                    let total: usize = arg.parse().unwrap_or(0);
+                    let text = format!("{}\n", "x".repeat(99)).repeat(total.div_ceil(100));
+                    for piece in text.as_bytes()[..total].chunks(64 * 1024) {
+                        sink.stream(StreamName::Stdout, std::str::from_utf8(piece).expect("ASCII"));
+                    }
+                }
                 "display" => sink.display(MimeBundle::plain(arg), None),
                 "value" => result = Some(MimeBundle::plain(arg)),
                 "wait" => {

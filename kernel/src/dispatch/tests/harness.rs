@@ -53,6 +53,12 @@ pub struct Kernel {
 
 impl Kernel {
     pub fn start() -> Self {
+        Self::start_with_limit(output::limit::DEFAULT_OUTPUT_LIMIT)
+    }
+
+    /// A kernel whose cells' output is capped at `limit` bytes (0: no cap).
+    pub fn start_with_limit(limit: u64) -> Self {
+        let limit = Arc::new(output::OutputLimit::new(limit));
         let (shell, shell_in) = unbounded_channel();
         let (control, control_in) = unbounded_channel();
         let (stdin, stdin_in) = unbounded_channel();
@@ -70,7 +76,7 @@ impl Kernel {
         };
         let channels = Channels { shell: shell_in, control: control_in, stdin: stdin_in, outgoing: Outgoing::new(route) };
         let fake = Arc::new(Fake::default());
-        let served = tokio::spawn(super::super::serve_with_history(channels, fake.clone(), History::at(None)));
+        let served = tokio::spawn(super::super::serve_with(channels, fake.clone(), History::at(None), limit));
         Kernel { fake, inputs, trigger, outgoing, seen: Vec::new(), served, sent: Vec::new() }
     }
 
