@@ -107,6 +107,8 @@ pub async fn build_image(
             return Err(image_error(e));
         }
     };
+    // `latest` names the newest build, so that `image inspect kubernel/NAME` finds it.
+    client.tag(&format!("kubernel/{name}"), &pushed.digest, "latest").await.map_err(image_error)?;
     let image = pulled_as(&pushed.reference, &registry);
     let secs = started.elapsed().as_secs_f64();
     let what = match (program.compiled.is_empty(), pushed.reused) {

@@ -1,6 +1,7 @@
 //! `delete`: objects by name, by label selector, all of a kind, or those of manifests (`-f PATH`
 //! or `%%k8s delete` with YAML in the cell).
 
+use crate::k8s::watch::gone::until_name_gone;
 use super::apply::{manifests, resolve};
 use super::flags::{split_kind_names, Parsed, UsageError};
 use super::{plan, About, Body, Completing, Cx, Plan, Planned, Verb};
@@ -100,10 +101,14 @@ impl Plan for Options {
         }
         let mut first_error: Option<MagicError> = None;
         let several = targets.len() > 1;
+        let mut deleted = Vec::new();
         for (kind, ns, name) in targets {
             let api = api_for(&conn, &kind, ns.as_deref());
             match conn.call(&format!("delete {} {name}", kind.plural), api.delete(&name, &DeleteParams::background())).await {
-                Ok(_) => cx.sink.stream(StreamName::Stdout, &format!("{} \"{name}\" deleted\n", kind_ref(&kind))),
+                Ok(_) => {
+                    cx.sink.stream(StreamName::Stdout, &format!("{} \"{name}\" deleted\n", kind_ref(&kind)));
+                    deleted.push((kind, ns, name));
+                }
                 Err(e) if e.is_not_found() && self.ignore_not_found => {}
                 Err(e) => {
                     let e = MagicError::from(e);
@@ -114,6 +119,11 @@ impl Plan for Options {
                     first_error.get_or_insert(e);
                 }
             }
+        }
+        // As kubectl does (--wait): the cell ends when what it deleted is gone, so that the next
+        // cell can make it again (a namespace takes a few seconds to empty).
+        for (kind, ns, name) in &deleted {
+            until_name_gone(&conn, kind, ns.as_deref().unwrap_or_default(), name, cx.sink).await?;
         }
         match first_error {
             Some(e) => Err(e),

@@ -54,19 +54,29 @@ impl Plan for Options {
             None => (rest, ""),
         };
         let uri = format!("/api/v1/namespaces/{ns}/{resource}/{target}/proxy/{path}");
-        let request = http::Request::get(&uri)
-            .body(kube::client::Body::from(Vec::new()))
-            .map_err(|e| MagicError::usage(format!("%k8s http: {spec} does not make a URL: {e}")))?;
         let what = format!("GET {spec}");
-        let response = conn.call(&what, conn.client.send(request)).await?;
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let body = conn.call(&what, response.into_body().collect_bytes()).await?;
+        let send = || async {
+            let request = http::Request::get(&uri)
+                .body(kube::client::Body::from(Vec::new()))
+                .map_err(|e| MagicError::usage(format!("%k8s http: {spec} does not make a URL: {e}")))?;
+            let response = conn.call(&what, conn.client.send(request)).await?;
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let body = conn.call(&what, response.into_body().collect_bytes()).await?;
+            Ok::<_, MagicError>((status, content_type, body))
+        };
+        let (mut status, mut content_type, mut body) = send().await?;
+        // The API server's proxy reads services from its cache, which may not have one made a
+        // moment ago (expose, then http at once): its own NotFound is asked again once.
+        if status == http::StatusCode::NOT_FOUND && is_api_not_found(&content_type, &body) {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            (status, content_type, body) = send().await?;
+        }
         let text = String::from_utf8_lossy(&body).to_string();
         let head = format!("HTTP {} from {}/{target}/{path} ({}, {} bytes)", status.as_u16(), kind_ref(&kind), if content_type.is_empty() { "no content type" } else { &content_type }, body.len());
         if !status.is_success() {
@@ -82,6 +92,12 @@ impl Plan for Options {
         }
         result(bundle)
     }
+}
+
+/// A NotFound Status of the API server itself, not an answer of the program behind the proxy.
+fn is_api_not_found(content_type: &str, body: &[u8]) -> bool {
+    content_type.starts_with("application/json")
+        && serde_json::from_slice::<Value>(body).is_ok_and(|v| v["kind"] == "Status" && v["reason"] == "NotFound")
 }
 
 /// What an error answer says, in one line: a Kubernetes Status's message (the API server's

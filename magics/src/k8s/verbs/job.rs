@@ -9,7 +9,7 @@ use super::run::request_and_limit;
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
 use crate::k8s::build::{build_image, cell_of, CELL_HASH, IMAGE_DIGEST, LOCK_HASH, PROGRAM_PATH, USER};
-use crate::k8s::cluster::objects::{api_for, mark_ours, session_id, FIELD_MANAGER, SESSION_LABEL};
+use crate::k8s::cluster::objects::{api_for, mark_ours, session_id, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
 use crate::k8s::cluster::{Conn, Kind, Scope};
 use crate::k8s::view::{human_duration, name_of};
 use crate::k8s::watch::gone::until_name_gone;
@@ -125,12 +125,20 @@ impl Plan for Options {
         let api = api_for(&conn, &kind, Some(&ns));
         // The same cell run again replaces its earlier job; someone else's is left alone.
         if let Some(existing) = conn.call(&format!("get jobs {}", self.name), api.get_opt(&self.name)).await? {
-            let labels = &existing.metadata.labels;
-            let ours = labels.as_ref().and_then(|l| l.get(SESSION_LABEL)).is_some_and(|s| s == session_id());
-            if !ours {
+            let labels = existing.metadata.labels.clone().unwrap_or_default();
+            let ours = labels.get(SESSION_LABEL).is_some_and(|s| s == session_id());
+            // A finished job of an earlier kernel (the notebook run again) runs nothing: it may go.
+            let kubernels = labels.get(MANAGED_BY.0).is_some_and(|m| m == MANAGED_BY.1);
+            let finished = existing.data["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True");
+            if !ours && !(kubernels && finished) {
+                let who = if kubernels { "another kubernel session, and it is still running" } else { "someone else" };
                 return Err(MagicError::new(
                     "AlreadyExists",
-                    format!("job.batch/{} already exists in {ns} and this session did not make it; choose another name, or %k8s delete job/{} -n {ns}", self.name, self.name),
+                    format!("job.batch/{} already exists in {ns}, made by {who}; choose another name, or %k8s delete job/{} -n {ns}", self.name, self.name),
                 ));
             }
             let dp = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
