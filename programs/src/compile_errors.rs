@@ -35,6 +35,14 @@ pub fn from_rustc(message: &Value, ours: Option<(usize, &Cell)>) -> CompileError
             at = Some((cell_line, column));
             out.push_str(&format!("  --> cell line {cell_line}, column {column}\n"));
             out.push_str(&snippet(cell_line, text, column, end_column, label));
+        } else if line + 2 >= body_start && (line < body_start || line >= body_start + body_lines) && line <= body_start + body_lines + 2 {
+            // kubernel's own lines around the body: the error is about the value the body gives
+            // (a result that is not serde::Serialize, say).
+            let last = cell.body.trim_end().lines().last().unwrap_or_default();
+            let cell_line = cell.body_line + body_lines - 1;
+            at = Some((cell_line, 1));
+            out.push_str(&format!("  --> cell line {cell_line}: the value of the cell's last expression (the pod's result, which must be serde::Serialize)\n"));
+            out.push_str(&snippet(cell_line, last, 1, last.chars().count() + 1, ""));
         } else {
             out.push_str("  --> in an item defined in an earlier cell\n");
             out.push_str(&snippet(0, text, column, end_column, label));
@@ -83,6 +91,15 @@ mod tests {
             e.rendered,
             "error[E0308]: mismatched types\n  --> cell line 3, column 14\n  |\n3 | let x: i32 = \"a\";\n  |              ^^^ expected `i32`, found `&str`\n   = note: expected due to this\n"
         );
+    }
+
+    #[test]
+    fn an_error_on_the_wrapper_is_about_the_last_expression() {
+        let cell = Cell { body: "let a = 1;\nNotSerialize".into(), body_line: 2, ..Cell::default() };
+        let message = json!({"message": "the trait bound `NotSerialize: Serialize` is not satisfied", "spans": [{"line_start": 9, "column_start": 1, "column_end": 20, "is_primary": true, "text": [{"text": "::kubernel::job::main(|| {"}]}]});
+        let e = from_rustc(&message, Some((10, &cell)));
+        assert_eq!(e.at, Some((3, 1)));
+        assert!(e.rendered.contains("the value of the cell's last expression") && e.rendered.contains("3 | NotSerialize"), "{}", e.rendered);
     }
 
     #[test]

@@ -13,8 +13,10 @@ fn run_job(binary: &[u8], dir: &std::path::Path) -> (String, String) {
     let exe = dir.join("job");
     std::fs::write(&exe, binary).unwrap();
     std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // A folder of its own each run: a result left by an earlier run would be taken for this one.
     let results = dir.join("results");
-    let mut child = Command::new(&exe)
+    let _ = std::fs::remove_dir_all(&results);
+    let child = Command::new(&exe)
         .env("KUBERNEL_RESULT_DIR", &results)
         .env("KUBERNEL_WORLD", "4")
         .env("JOB_COMPLETION_INDEX", "2")
@@ -53,8 +55,10 @@ async fn a_cell_with_the_notebooks_items_becomes_a_static_program() {
     // The same cell again: nothing is compiled.
     let again = builder().build(&cell, Shape::Job, |_| {}).await.unwrap();
     assert!(again.compiled.is_empty() && again.hash == program.hash);
-    // An edited body rebuilds only the program, not its dependencies.
-    let edited = Cell { body: format!("{}\n+ 1", cell.body), ..cell.clone() };
+    // An edited body rebuilds only the program, not its dependencies (an edit of its own: built
+    // programs are kept by hash across runs).
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000;
+    let edited = Cell { body: format!("{}\n+ 1 + {stamp} - {stamp}", cell.body), ..cell.clone() };
     let rebuilt = builder().build(&edited, Shape::Job, |_| {}).await.unwrap();
     assert_eq!(rebuilt.compiled, vec![programs::CRATE.to_string()], "only the program is compiled again");
     assert_eq!(run_job(&rebuilt.binary, &dir).1, (expected + 1).to_string());

@@ -94,7 +94,8 @@ def test_images_lists_the_built_image(k8s_kernel, built):
     assert lines[0].split() == ["REPOSITORY", "TAG", "DIGEST", "SIZE", "AGE"], text
     rows = [l.split() for l in lines[1:] if l.startswith(f"kubernel/{NAME}")]
     tags = {r[1]: r for r in rows}
-    assert set(tags) == {"v1", digest[7:23]}, text
+    # The content tag, the one asked for, and latest (every build is the newest of its name).
+    assert set(tags) == {"v1", "latest", digest[7:23]}, text
     assert tags["v1"][2] == digest[:19], f"the short digest is sha256: and 12 hex digits: {text}"
     assert re.fullmatch(r"\d+(\.\d)? (MB|KB)", f"{tags['v1'][3]} {tags['v1'][4]}"), text
     assert f"registry {REGISTRY}, named by the cluster's local-registry-hosting" in text, text

@@ -50,6 +50,19 @@ def test_items_and_deps_of_earlier_cells_are_used_in_a_job(k8s_kernel, ns):
     assert job["spec"]["template"]["spec"]["containers"][0]["image"].endswith(job["metadata"]["annotations"]["kubernel.io/image-digest"])
 
 
+def test_the_runtime_works_in_a_notebook_cell_as_rank_0_of_1(k8s_kernel, ns):
+    k = k8s_kernel
+    ok(k, ":dep kubernel", 300)
+    assert ok(k, "(kubernel::rank(), kubernel::world())").strip() == "(0, 1)"
+    assert ok(k, "kubernel::partition(0..10u32)").strip() == "0..10"
+    # In a cell, progress is a bar updated in place.
+    reply, msgs = k.execute("kubernel::progress(0.25); kubernel::progress(0.5);", timeout=120)
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    shown = [m for m in msgs if m["msg_type"] == "display_data" and "<progress" in m["content"]["data"].get("text/html", "")]
+    updated = [m for m in msgs if m["msg_type"] == "update_display_data"]
+    assert shown and updated and "50%" in updated[-1]["content"]["data"]["text/html"], describe(reply, msgs)
+
+
 def test_a_struct_of_the_notebook_comes_back_typed(k8s_kernel, ns):
     k = k8s_kernel
     ok(k, ':dep serde = { version = "1", features = ["derive"] }', 300)
@@ -95,6 +108,17 @@ def test_a_panicking_index_is_named_and_the_other_results_kept(k8s_kernel, ns):
     pods = kubectl("-n", ns, "get", "pods", "-l", "kubernel.io/job=shaky", "-o", "json").stdout
     index1 = [p for p in json.loads(pods)["items"] if p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "1"]
     assert len(index1) == 1, [p["metadata"]["name"] for p in index1]
+
+
+def test_output_without_a_final_newline_and_a_body_that_exits(k8s_kernel, ns):
+    k = k8s_kernel
+    text = ok(k, "%%k8s job glued --into glued\nprint!(\"no newline at the end\");\n5u8", 300)
+    assert "[0] no newline at the end" in text, text
+    assert ok(k, "glued.clone()").strip() == "[5]"
+    started = time.monotonic()
+    c, _ = failed(k, "%%k8s job leaver\nstd::process::exit(0);\n1", 300)
+    assert c["ename"] == "ResultLost" and "process::exit" in c["evalue"], c
+    assert time.monotonic() - started < 60, "not a wait for the deadline"
 
 
 def test_oomkilled_is_named(k8s_kernel, ns):

@@ -58,6 +58,7 @@ impl RustInterpreter {
             }
             match segment {
                 Segment::Code { code, first_line } => {
+                    let code = with_runtime_dep(code)?;
                     match self.worker.execute(code, first_line, sink.clone(), input.clone(), Origin::Cell).await {
                         RustOutcome::Ran { bundle: Some(bundle), is_value: true } => result = Some(bundle),
                         RustOutcome::Ran { bundle: Some(bundle), is_value: false } => sink.display(bundle, None),
@@ -145,6 +146,21 @@ impl RustInterpreter {
             }
         }
     }
+}
+
+/// `:dep kubernel` (no version: the crate is not on crates.io) becomes the runtime crate this
+/// kernel carries, written out in the cache, so that `kubernel::rank()` and friends work in a
+/// cell as they do in a job's pods. One line for one line: the cell's line numbers stay.
+fn with_runtime_dep(code: String) -> Result<String, ErrorInfo> {
+    let is_bare = |l: &str| l.trim().strip_prefix(":dep").is_some_and(|rest| rest.trim() == "kubernel");
+    if !code.lines().any(is_bare) {
+        return Ok(code);
+    }
+    let dir = programs::Builder::new(programs::Builder::default_root())
+        .runtime_dir()
+        .map_err(|e| ErrorInfo::new("DependencyError", format!("cannot provide the kubernel crate: {e}")))?;
+    let line = format!(":dep kubernel = {{ path = {:?} }}", dir.to_string_lossy());
+    Ok(code.split('\n').map(|l| if is_bare(l) { line.as_str() } else { l }).collect::<Vec<_>>().join("\n"))
 }
 
 /// Blanks magic lines (keeping byte offsets) so rust-analyzer sees only the Rust code.
@@ -267,5 +283,23 @@ impl Interpreter for RustInterpreter {
 
     fn shutdown(&self) {
         self.worker.kill_child();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_runtime_dep;
+
+    #[test]
+    fn a_bare_dep_on_kubernel_is_the_carried_runtime() {
+        let code = with_runtime_dep(":dep kubernel\nlet r = kubernel::rank();".to_string()).unwrap();
+        let lines: Vec<&str> = code.lines().collect();
+        assert!(lines[0].starts_with(":dep kubernel = { path = \"") && lines[0].ends_with("runtime\" }"), "{code}");
+        assert_eq!(lines[1], "let r = kubernel::rank();");
+        let dir = lines[0].split('"').nth(1).unwrap();
+        assert!(std::path::Path::new(dir).join("src/lib.rs").exists());
+        // A dependency with a version, or another crate, is left as written.
+        let other = ":dep kubernel = \"9\"\n:dep kubernels".to_string();
+        assert_eq!(with_runtime_dep(other.clone()).unwrap(), other);
     }
 }

@@ -10,6 +10,7 @@ use crate::k8s::cluster::Conn;
 use crate::k8s::view::{note, LiveLine};
 use output::OutputSink;
 use programs::{BuildError, Builder, Cell, Program, Shape};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
@@ -24,6 +25,54 @@ pub const USER: i64 = 65532;
 pub const CELL_HASH: &str = "kubernel.io/cell-hash";
 pub const LOCK_HASH: &str = "kubernel.io/lock-hash";
 pub const IMAGE_DIGEST: &str = "kubernel.io/image-digest";
+
+/// `--cpu 100m/500m` and `--memory 64Mi` as a container's resources: a request, and a limit
+/// after the slash.
+pub fn resources(cpu: &Option<String>, memory: &Option<String>) -> Value {
+    let mut resources = json!({});
+    for (key, text) in [("cpu", cpu), ("memory", memory)] {
+        let (request, limit) = request_and_limit(text);
+        for (part, v) in [("requests", request), ("limits", limit)] {
+            if let Some(v) = v {
+                resources[part][key] = json!(v);
+            }
+        }
+    }
+    resources
+}
+
+/// `100m` → a request only; `100m/500m` → request and limit.
+fn request_and_limit(text: &Option<String>) -> (Option<String>, Option<String>) {
+    match text.as_deref() {
+        None => (None, None),
+        Some(t) => match t.split_once('/') {
+            Some((r, l)) => (Some(r.to_string()).filter(|s| !s.is_empty()), Some(l.to_string()).filter(|s| !s.is_empty())),
+            None => (Some(t.to_string()), None),
+        },
+    }
+}
+
+/// The pod of a program made from a cell, under the restricted Pod Security Standard: not root,
+/// no privilege escalation, no capabilities, the runtime's seccomp profile, a read-only root with
+/// a writable /tmp, and no service account token (the program does not talk to the API).
+pub fn restricted_pod(mut container: Value) -> Value {
+    container["securityContext"] = json!({
+        "allowPrivilegeEscalation": false,
+        "capabilities": { "drop": ["ALL"] },
+        "readOnlyRootFilesystem": true,
+        "runAsNonRoot": true
+    });
+    container["volumeMounts"] = json!([{ "name": "tmp", "mountPath": "/tmp" }]);
+    json!({
+        "automountServiceAccountToken": false,
+        "securityContext": {
+            "runAsNonRoot": true, "runAsUser": USER, "runAsGroup": USER,
+            "seccompProfile": { "type": "RuntimeDefault" }
+        },
+        "containers": [container],
+        "volumes": [{ "name": "tmp", "emptyDir": { "sizeLimit": "1Gi" } }]
+    })
+}
 
 /// A cell's image, pushed.
 pub struct Built {
@@ -86,7 +135,11 @@ pub async fn build_image(
         }
     };
     live.lock().unwrap().update(note(&format!("{name}: pushing the image to {}", registry.push)));
-    let layer = images::Layer::from_files(&[images::File::new(PROGRAM_PATH, program.binary.clone(), 0o755)]).map_err(image_error)?;
+    let not_pushed = |e: images::Error| {
+        live.lock().unwrap().finish(note(&format!("{name}: built, not pushed")));
+        image_error(e)
+    };
+    let layer = images::Layer::from_files(&[images::File::new(PROGRAM_PATH, program.binary.clone(), 0o755)]).map_err(not_pushed)?;
     let labels = BTreeMap::from([
         ("org.opencontainers.image.title".to_string(), name.to_string()),
         (CELL_HASH.to_string(), program.hash.clone()),
@@ -99,16 +152,10 @@ pub async fn build_image(
         ..images::ImageConfig::default()
     };
     let base = base_reference(base.unwrap_or(DEFAULT_BASE));
-    let client = images::Registry::new(&registry.push).map_err(image_error)?;
-    let pushed = match client.build_and_push(&base, &format!("kubernel/{name}"), &[layer], &config).await {
-        Ok(p) => p,
-        Err(e) => {
-            live.lock().unwrap().finish(note(&format!("{name}: built, not pushed")));
-            return Err(image_error(e));
-        }
-    };
+    let client = images::Registry::new(&registry.push).map_err(not_pushed)?;
+    let pushed = client.build_and_push(&base, &format!("kubernel/{name}"), &[layer], &config).await.map_err(not_pushed)?;
     // `latest` names the newest build, so that `image inspect kubernel/NAME` finds it.
-    client.tag(&format!("kubernel/{name}"), &pushed.digest, "latest").await.map_err(image_error)?;
+    client.tag(&format!("kubernel/{name}"), &pushed.digest, "latest").await.map_err(not_pushed)?;
     let image = pulled_as(&pushed.reference, &registry);
     let secs = started.elapsed().as_secs_f64();
     let what = match (program.compiled.is_empty(), pushed.reused) {
@@ -170,5 +217,8 @@ mod tests {
         let choice = RegistryChoice { push: "localhost:5001".into(), pull: "kind-registry:5000".into(), source: "x" };
         assert_eq!(pulled_as("localhost:5001/kubernel/a@sha256:1", &choice), "kind-registry:5000/kubernel/a@sha256:1");
         assert_eq!(human_bytes(312_000), "305 KB");
+        assert_eq!(request_and_limit(&Some("100m/500m".into())), (Some("100m".into()), Some("500m".into())));
+        assert_eq!(request_and_limit(&Some("64Mi".into())), (Some("64Mi".into()), None));
+        assert_eq!(resources(&Some("100m/1".into()), &Some("64Mi".into())), json!({"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "1"}}));
     }
 }

@@ -123,7 +123,11 @@ impl Plan for Options {
         // As kubectl does (--wait): the cell ends when what it deleted is gone, so that the next
         // cell can make it again (a namespace takes a few seconds to empty).
         for (kind, ns, name) in &deleted {
-            until_name_gone(&conn, kind, ns.as_deref().unwrap_or_default(), name, cx.sink).await?;
+            // Slow to go (a volume in use, a namespace emptying): a note, as the cluster finishes it.
+            if let Err(e) = until_name_gone(&conn, kind, ns.as_deref().unwrap_or_default(), name, cx.sink).await {
+                let e = MagicError::from(e);
+                cx.sink.stream(StreamName::Stderr, &format!("note: {} \"{name}\" is still going away ({})\n", kind_ref(kind), e.message));
+            }
         }
         match first_error {
             Some(e) => Err(e),

@@ -3,10 +3,10 @@
 //! and failure causes, so that expose, http and logs --stats work on it.
 
 use super::flags::{Parsed, UsageError};
-use super::run::{deployment, request_and_limit};
+use super::run::deployment;
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::build::{build_image, cell_of, USER};
+use crate::k8s::build::{build_image, cell_of, resources, restricted_pod};
 use crate::k8s::cluster::Scope;
 use crate::k8s::watch::rollout::DEFAULT_TIMEOUT;
 use serde_json::{json, Value};
@@ -96,42 +96,17 @@ impl Plan for Options {
 }
 
 impl Options {
-    /// One container running the program, under the restricted Pod Security Standard.
     fn pod_spec(&self, image: &str) -> Value {
         let mut env: Vec<Value> = self.env.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect();
-        let mut container = json!({
-            "name": self.name,
-            "image": image,
-            "securityContext": {
-                "allowPrivilegeEscalation": false,
-                "capabilities": { "drop": ["ALL"] },
-                "readOnlyRootFilesystem": true,
-                "runAsNonRoot": true
-            },
-            "volumeMounts": [{ "name": "tmp", "mountPath": "/tmp" }]
-        });
+        let mut container = json!({ "name": self.name, "image": image, "resources": resources(&self.cpu, &self.memory) });
         if let Some(port) = self.port {
             container["ports"] = json!([{ "containerPort": port }]);
             env.push(json!({ "name": "PORT", "value": port.to_string() }));
         }
         container["env"] = Value::Array(env);
-        let (cpu_req, cpu_lim) = request_and_limit(&self.cpu);
-        let (mem_req, mem_lim) = request_and_limit(&self.memory);
-        for (part, key, v) in [("requests", "cpu", cpu_req), ("requests", "memory", mem_req), ("limits", "cpu", cpu_lim), ("limits", "memory", mem_lim)] {
-            if let Some(v) = v {
-                container["resources"][part][key] = json!(v);
-            }
-        }
-        json!({
-            "automountServiceAccountToken": false,
-            "terminationGracePeriodSeconds": 5,
-            "securityContext": {
-                "runAsNonRoot": true, "runAsUser": USER, "runAsGroup": USER,
-                "seccompProfile": { "type": "RuntimeDefault" }
-            },
-            "containers": [container],
-            "volumes": [{ "name": "tmp", "emptyDir": {} }]
-        })
+        let mut spec = restricted_pod(container);
+        spec["terminationGracePeriodSeconds"] = json!(5);
+        spec
     }
 }
 

@@ -421,6 +421,7 @@ impl Options {
                 continue;
             }
             match &self.output {
+                _ if self.into.is_some() => all.extend(objects),
                 Output::Table | Output::Wide => {
                     let with_ns = self.what.all_namespaces && kind.namespaced;
                     let mut t = self.table_of(conn, ns, &kind, &objects, with_ns).await;
@@ -434,7 +435,6 @@ impl Options {
                     text.push_str(&t.to_text());
                     html.push_str(&t.to_html());
                 }
-                _ if self.into.is_some() => all.extend(objects),
                 Output::Name => text.push_str(names_bundle(&kind.kind, &kind.group, &objects).text().unwrap_or_default()),
                 Output::Yaml | Output::Json | Output::JsonPath(_) | Output::Columns(_) => all.extend(objects),
             }
@@ -472,7 +472,17 @@ async fn bind(cx: &Cx<'_>, var: &str, kind: Option<&Kind>, objects: Vec<Value>, 
         [one] if single => (item, one.to_string()),
         _ => (format!("Vec<{item}>"), Value::Array(objects).to_string()),
     };
-    cx.notebook.bind(var, &type_name, json).await.map_err(|why| MagicError::new("BindError", why))?;
+    let type_name = match cx.notebook.bind(var, &type_name, json.clone()).await {
+        Ok(()) => type_name,
+        // A kind k8s-openapi has no type for (a group it does not carry): still the objects.
+        Err(why) if !type_name.contains("serde_json::Value") => {
+            cx.sink.stream(output::StreamName::Stderr, &format!("note: {why}; {var} holds them as serde_json::Value instead\n"));
+            let plain = if type_name.starts_with("Vec<") { "Vec<serde_json::Value>" } else { "serde_json::Value" }.to_string();
+            cx.notebook.bind(var, &plain, json).await.map_err(|e| MagicError::new("BindError", e))?;
+            plain
+        }
+        Err(why) => return Err(MagicError::new("BindError", why)),
+    };
     let what = match kind {
         Some(k) if count == 1 => k.singular.clone(),
         Some(k) => k.plural.clone(),

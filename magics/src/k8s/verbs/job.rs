@@ -5,10 +5,9 @@
 //! into a notebook variable with `--into`.
 
 use super::flags::{Parsed, UsageError};
-use super::run::request_and_limit;
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::build::{build_image, cell_of, CELL_HASH, IMAGE_DIGEST, LOCK_HASH, PROGRAM_PATH, USER};
+use crate::k8s::build::{build_image, cell_of, resources, restricted_pod, CELL_HASH, IMAGE_DIGEST, LOCK_HASH, PROGRAM_PATH};
 use crate::k8s::cluster::objects::{api_for, mark_ours, session_id, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
 use crate::k8s::cluster::{Conn, Kind, Scope};
 use crate::k8s::view::{human_duration, name_of};
@@ -16,7 +15,7 @@ use crate::k8s::watch::gone::until_name_gone;
 use crate::k8s::watch::pod_health::{stuck_reason, UNSCHEDULABLE_GRACE};
 use crate::k8s::watch::{Wake, Watch};
 use crate::k8s::view::LiveLine;
-use futures::{AsyncBufReadExt, StreamExt};
+use futures::AsyncBufReadExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogParams, PostParams, PropagationPolicy};
 use kube::runtime::watcher::Config;
@@ -143,7 +142,9 @@ impl Plan for Options {
             }
             let dp = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
             conn.call(&format!("delete job {}", self.name), api.delete(&self.name, &dp)).await?;
-            until_name_gone(&conn, &kind, &ns, &self.name, sink).await?;
+            until_name_gone(&conn, &kind, &ns, &self.name, sink)
+                .await
+                .map_err(|e| MagicError::new("Timeout", format!("{}; try again, or choose another name", MagicError::from(e).message)))?;
         }
         let mut job = self.manifest(&built.image, &built.program.hash, &built.program.lock_hash, &built.pushed.digest);
         mark_ours(&mut job, Some(&ns));
@@ -154,7 +155,8 @@ impl Plan for Options {
         // From here on, a cell that stops early (an interrupt) takes its pods with it.
         let mut guard = StopJob { conn: conn.clone(), kind: kind.clone(), ns: ns.clone(), name: self.name.clone(), armed: true };
         let outcome = follow(&conn, &kind, &ns, self, &uid, sink).await;
-        guard.armed = false;
+        // A job that ended in an error (stuck, timed out) would only wait for its deadline.
+        guard.armed = outcome.is_err();
         let rows = outcome?;
         finish(cx, self, &ns, rows, &|location| programs::cell_location(location, built.program.body_start, &cell)).await
     }
@@ -162,15 +164,21 @@ impl Plan for Options {
 
 impl Options {
     fn manifest(&self, image: &str, cell_hash: &str, lock_hash: &str, digest: &str) -> Value {
-        let (cpu_req, cpu_lim) = request_and_limit(&self.cpu);
-        let (mem_req, mem_lim) = request_and_limit(&self.memory);
-        let mut resources = json!({});
-        for (part, key, v) in [("requests", "cpu", cpu_req), ("requests", "memory", mem_req), ("limits", "cpu", cpu_lim), ("limits", "memory", mem_lim)] {
-            if let Some(v) = v {
-                resources[part][key] = json!(v);
-            }
-        }
         let name = &self.name;
+        let container = json!({
+            "name": CONTAINER,
+            "image": image,
+            "env": [
+                { "name": protocol::WORLD_ENV, "value": self.completions.to_string() },
+                { "name": protocol::HAND_OVER_TIMEOUT_ENV, "value": HAND_OVER_TIMEOUT.as_secs().to_string() },
+                // Without a CPU limit a pod sees every core: its request is its share.
+                { "name": "KUBERNEL_CPU_REQUEST", "valueFrom": { "resourceFieldRef": { "containerName": CONTAINER, "resource": "requests.cpu", "divisor": "1m" } } }
+            ],
+            "resources": resources(&self.cpu, &self.memory)
+        });
+        let mut spec = restricted_pod(container);
+        spec["restartPolicy"] = json!("Never");
+        spec["terminationGracePeriodSeconds"] = json!(2);
         json!({
             "apiVersion": "batch/v1",
             "kind": "Job",
@@ -194,35 +202,7 @@ impl Options {
                 "ttlSecondsAfterFinished": 3600,
                 "template": {
                     "metadata": { "labels": { JOB_LABEL: name }, "annotations": { CELL_HASH: cell_hash } },
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "terminationGracePeriodSeconds": 2,
-                        "automountServiceAccountToken": false,
-                        // The restricted Pod Security Standard.
-                        "securityContext": {
-                            "runAsNonRoot": true, "runAsUser": USER, "runAsGroup": USER,
-                            "seccompProfile": { "type": "RuntimeDefault" }
-                        },
-                        "containers": [{
-                            "name": CONTAINER,
-                            "image": image,
-                            "env": [
-                                { "name": protocol::WORLD_ENV, "value": self.completions.to_string() },
-                                { "name": protocol::HAND_OVER_TIMEOUT_ENV, "value": HAND_OVER_TIMEOUT.as_secs().to_string() },
-                                // Without a CPU limit a pod sees every core: this is its share.
-                                { "name": "KUBERNEL_CPU_REQUEST", "valueFrom": { "resourceFieldRef": { "containerName": CONTAINER, "resource": "requests.cpu", "divisor": "1m" } } }
-                            ],
-                            "resources": resources,
-                            "securityContext": {
-                                "allowPrivilegeEscalation": false,
-                                "capabilities": { "drop": ["ALL"] },
-                                "readOnlyRootFilesystem": true,
-                                "runAsNonRoot": true
-                            },
-                            "volumeMounts": [{ "name": "tmp", "mountPath": "/tmp" }]
-                        }],
-                        "volumes": [{ "name": "tmp", "emptyDir": { "sizeLimit": "1Gi" } }]
-                    }
+                    "spec": spec
                 }
             }
         })
@@ -244,6 +224,8 @@ struct Row {
     failure: Option<(String, String)>,
     /// The last lines it wrote, for a failure's message.
     tail: VecDeque<String>,
+    /// Why it was OOM-killed, if it was.
+    oom: Option<String>,
 }
 
 /// What the pods' log streams and hand-overs report to the loop.
@@ -343,9 +325,14 @@ async fn follow(conn: &Arc<Conn>, kind: &Kind, ns: &str, o: &Options, uid: &str,
                 }
                 row.state = format!("Pending: {}", stuck.cause);
             }
+            // Killed for its memory: the index may be retried; the Job says when it failed for good.
             if let Some(oom) = stuck_reason(pod).filter(|s| s.cause == "OOMKilled") {
                 row.state = "Failed: OOMKilled".to_string();
-                row.failure.get_or_insert((oom.cause, oom.message));
+                row.oom = Some(oom.message);
+            }
+            // Ended well but never announced a result (the body called process::exit, say).
+            if pod["status"]["phase"] == "Succeeded" && row.result.is_none() && row.failure.is_none() && !taken.contains(&name) {
+                row.failure = Some(("ResultLost".to_string(), format!("pod {name} ended without handing over its result (did the body call std::process::exit?)")));
             }
         }
         // The Job's own word: indexes failed for good, or the whole job over its deadline.
@@ -353,9 +340,12 @@ async fn follow(conn: &Arc<Conn>, kind: &Kind, ns: &str, o: &Options, uid: &str,
             for index in parse_indexes(job["status"]["failedIndexes"].as_str().unwrap_or_default()) {
                 if let Some(row) = rows.get_mut(index) {
                     if row.failure.is_none() {
-                        let why = if row.state.contains("panicked") { "Panicked" } else { "Failed" };
-                        let message = row.tail.iter().cloned().collect::<Vec<_>>().join("\n");
-                        row.failure = Some((why.to_string(), message));
+                        // The detail is read from the pod's last lines at the end, once they are in.
+                        row.failure = Some(match row.oom.clone() {
+                            Some(message) => ("OOMKilled".to_string(), message),
+                            None if row.state.contains("panicked") => ("Panicked".to_string(), String::new()),
+                            None => ("Failed".to_string(), String::new()),
+                        });
                     }
                 }
             }
@@ -371,6 +361,18 @@ async fn follow(conn: &Arc<Conn>, kind: &Kind, ns: &str, o: &Options, uid: &str,
         let done = rows.iter().all(|r| r.result.is_some() || r.failure.is_some());
         let secs = started.elapsed().as_secs_f64();
         if done {
+            // The failed pods' last lines may still be on their way: take what comes in a moment.
+            if rows.iter().any(|r| r.failure.is_some()) {
+                while let Ok(Some(report)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+                    handle(report, &mut rows, &mut out, sink, &mut tasks, conn, ns, &tx, &mut taken);
+                }
+                out.flush(sink);
+                for row in rows.iter_mut() {
+                    if let Some((_, detail)) = row.failure.as_mut().filter(|(_, d)| d.is_empty()) {
+                        *detail = row.tail.iter().cloned().collect::<Vec<_>>().join("\n");
+                    }
+                }
+            }
             let ok = rows.iter().filter(|r| r.result.is_some()).count();
             live.finish(table(&o.name, &rows, &format!("{ok} of {n} succeeded in {secs:.1} s")));
             return Ok(rows);
@@ -450,31 +452,61 @@ fn handle(
 async fn stream_logs(conn: Arc<Conn>, ns: String, pod: String, index: usize, tx: UnboundedSender<Report>) {
     let api: Api<Pod> = Api::namespaced(conn.client.clone(), &ns);
     let lp = LogParams { follow: true, container: Some(CONTAINER.to_string()), ..LogParams::default() };
-    let Ok(stream) = api.log_stream(&pod, &lp).await else { return };
-    let mut lines = std::pin::pin!(stream.lines());
+    // A stream that cannot be opened at once (the container just started) is tried again.
+    let mut stream = None;
+    for _ in 0..10 {
+        match api.log_stream(&pod, &lp).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    let Some(stream) = stream else { return };
+    let mut reader = std::pin::pin!(stream);
     let mut decoder = Decoder::new();
-    while let Some(Ok(line)) = lines.next().await {
-        let report = match decoder.line(&line) {
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        // Bytes, not text: a program may write anything, and one bad byte must not end the stream.
+        match reader.read_until(b'\n', &mut raw).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&raw).trim_end_matches(['\n', '\r']).to_string();
+        let mut reports = Vec::new();
+        match decoder.line(&line) {
             None => continue,
             Some(Event::Text(text)) => {
-                if let Some(f) = protocol::parse_progress(&text) {
+                // Output without a final newline ends up on the result's line: split it off.
+                let (before, marker) = match text.find(protocol::RESULT) {
+                    Some(at) if at > 0 => (text[..at].to_string(), text[at..].to_string()),
+                    _ => (String::new(), text),
+                };
+                if !before.is_empty() {
+                    reports.push(Report::Line(index, before));
+                }
+                reports.push(if let Some(f) = protocol::parse_progress(&marker) {
                     Report::Progress(index, f)
-                } else if let Some(ready) = protocol::parse_result(&text) {
+                } else if let Some(ready) = protocol::parse_result(&marker) {
                     Report::Ready(index, pod.clone(), ready)
                 } else {
-                    Report::Line(index, text)
-                }
+                    Report::Line(index, marker)
+                });
             }
             // Each pod's displays are its own: their ids are kept apart by index.
             Some(Event::Display { mime, display_id, update, body }) => {
                 let bundle = MimeBundle::plain(if mime == "text/plain" { body.clone() } else { format!("[{index}] ({mime})") })
                     .with(&mime, output::markers::content_value(&mime, body));
-                Report::Display(bundle, display_id.map(|id| format!("{pod}-{id}")), update)
+                reports.push(Report::Display(bundle, display_id.map(|id| format!("{pod}-{id}")), update));
             }
-            Some(Event::Clear { .. }) => Report::Clear,
-        };
-        if tx.send(report).is_err() {
-            return;
+            Some(Event::Clear { .. }) => reports.push(Report::Clear),
+        }
+        for report in reports {
+            if tx.send(report).is_err() {
+                return;
+            }
         }
     }
 }
@@ -482,10 +514,12 @@ async fn stream_logs(conn: Arc<Conn>, ns: String, pod: String, index: usize, tx:
 /// Asks the finished pod for its result (the program itself writes it out, by exec).
 async fn take_result(conn: Arc<Conn>, ns: String, pod: String, index: usize, ready: protocol::ResultReady, tx: UnboundedSender<Report>) {
     let api: Api<Pod> = Api::namespaced(conn.client.clone(), &ns);
-    let ap = AttachParams::default().container(CONTAINER).stdin(false).stdout(true).stderr(false);
+    // Large reads: a result may be megabytes.
+    let ap = AttachParams::default().container(CONTAINER).stdin(false).stdout(true).stderr(false).max_stdout_buf_size(64 * 1024);
     let taken = async {
         let mut process = api.exec(&pod, vec![PROGRAM_PATH, protocol::HAND_OVER_ARG], &ap).await.map_err(|e| format!("cannot reach pod {pod}: {e}"))?;
-        let mut bytes = Vec::with_capacity(ready.bytes);
+        // The announced size comes from the pod's output: not trusted for an allocation.
+        let mut bytes = Vec::with_capacity(ready.bytes.min(1 << 20));
         if let Some(mut out) = process.stdout() {
             out.read_to_end(&mut bytes).await.map_err(|e| format!("the result of pod {pod} was cut off: {e}"))?;
         }

@@ -85,7 +85,7 @@ pub async fn until_name_gone(conn: &Arc<Conn>, kind: &Kind, ns: &str, name: &str
             return Ok(());
         }
         if wake == Wake::Deadline {
-            return Err(WaitError::failed("Timeout", format!("the earlier {what} was still being deleted after 60 s; try again, or choose another name")));
+            return Err(WaitError::failed("Timeout", format!("{what} was still being deleted after 60 s")));
         }
         let line = note(&format!("waiting for the earlier {what} to be deleted"));
         match live.as_mut() {

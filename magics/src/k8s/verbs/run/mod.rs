@@ -9,6 +9,7 @@ use super::{plan, About, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
 use crate::k8s::cluster::objects::{api_for, apply_one, labels_text, mark_ours, session_id, to_value, CHANGE_CAUSE, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
 use kube::api::{DynamicObject, PostParams};
+use crate::k8s::build::resources;
 use crate::k8s::cluster::{Conn, Kind, Scope};
 use crate::k8s::watch::rollout::{rollout, DEFAULT_TIMEOUT};
 use crate::k8s::watch::WaitError;
@@ -235,28 +236,9 @@ impl Options {
         if !self.command.is_empty() {
             container["command"] = json!(self.command);
         }
-        let (cpu_req, cpu_lim) = request_and_limit(&self.cpu);
-        let (mem_req, mem_lim) = request_and_limit(&self.memory);
-        let mut requests = serde_json::Map::new();
-        let mut limits = serde_json::Map::new();
-        for (key, v) in [("cpu", cpu_req), ("memory", mem_req)] {
-            if let Some(v) = v {
-                requests.insert(key.to_string(), json!(v));
-            }
-        }
-        for (key, v) in [("cpu", cpu_lim), ("memory", mem_lim)] {
-            if let Some(v) = v {
-                limits.insert(key.to_string(), json!(v));
-            }
-        }
-        if !requests.is_empty() || !limits.is_empty() {
-            container["resources"] = json!({});
-            if !requests.is_empty() {
-                container["resources"]["requests"] = Value::Object(requests);
-            }
-            if !limits.is_empty() {
-                container["resources"]["limits"] = Value::Object(limits);
-            }
+        let resources = resources(&self.cpu, &self.memory);
+        if resources != json!({}) {
+            container["resources"] = resources;
         }
         container
     }
@@ -300,17 +282,6 @@ async fn existing(conn: &Conn, kind: &Kind, ns: &str, name: &str) -> Result<Opti
     Ok(Some((Some(who), existing)))
 }
 
-/// `100m` → requests only; `100m/500m` → request and limit.
-pub(super) fn request_and_limit(text: &Option<String>) -> (Option<String>, Option<String>) {
-    match text.as_deref() {
-        None => (None, None),
-        Some(t) => match t.split_once('/') {
-            Some((r, l)) => (Some(r.to_string()).filter(|s| !s.is_empty()), Some(l.to_string()).filter(|s| !s.is_empty())),
-            None => (Some(t.to_string()), None),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::tests::refused;
@@ -324,7 +295,5 @@ mod tests {
         assert_eq!(refused(&Run, "web --image x --port 0", false), "%k8s run: --port '0' is not a port number");
         assert!(refused(&Run, "web --image x --env novalue", false).contains("KEY=VALUE"));
         assert_eq!(refused(&Run, "web --image nginx --no-wait", false), "");
-        assert_eq!(request_and_limit(&Some("100m/500m".into())), (Some("100m".into()), Some("500m".into())));
-        assert_eq!(request_and_limit(&Some("64Mi".into())), (Some("64Mi".into()), None));
     }
 }

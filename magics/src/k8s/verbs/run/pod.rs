@@ -43,7 +43,9 @@ pub(super) async fn one_off(o: &Options, cx: &Cx<'_>) -> Result<MagicOutput, Mag
         Some(_) => {
             conn.call(&format!("delete pod {name}"), api.delete(&name, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }))
                 .await?;
-            until_name_gone(&conn, &kind, &ns, &name, sink).await?;
+            until_name_gone(&conn, &kind, &ns, &name, sink)
+                .await
+                .map_err(|e| MagicError::new("Timeout", format!("{}; try again, or choose another name", MagicError::from(e).message)))?;
         }
     }
     let restart = if o.restart == Restart::OnFailure { "OnFailure" } else { "Never" };
@@ -66,8 +68,12 @@ pub(super) async fn one_off(o: &Options, cx: &Cx<'_>) -> Result<MagicOutput, Mag
     let outcome = run_to_end(&conn, &kind, &ns, &name, Instant::now() + limit, sink).await;
     guard.armed = false;
     let deleted = if o.rm {
-        conn.call(&format!("delete pod {name}"), api.delete(&name, &DeleteParams::default())).await?;
-        sink.stream(StreamName::Stdout, &format!("pod \"{name}\" deleted\n"));
+        // Already gone (deleted from outside) is as good; the outcome's cause is what matters.
+        match conn.call(&format!("delete pod {name}"), api.delete(&name, &DeleteParams::default())).await {
+            Ok(_) => sink.stream(StreamName::Stdout, &format!("pod \"{name}\" deleted\n")),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
         true
     } else {
         false
