@@ -44,6 +44,17 @@ pub fn to_value(obj: DynamicObject, ar: &ApiResource) -> Value {
     v
 }
 
+/// An object without what the server changes on every write and says nothing about what was
+/// applied (diff and apply's dry run compare objects so).
+pub fn without_noise(mut obj: Value) -> Value {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in ["managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink"] {
+            meta.remove(key);
+        }
+    }
+    obj
+}
+
 /// The objects of a kind as a person names them: some names, or all (in `ns`, or in every
 /// namespace with `all_namespaces`) matching an optional label selector.
 pub async fn fetch(

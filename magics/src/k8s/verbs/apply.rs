@@ -2,7 +2,7 @@
 //! (`%%k8s apply`) or in files and folders (`-f PATH`), each labelled as this session's.
 
 use super::flags::{Parsed, UsageError};
-use super::diff::without_noise;
+use crate::k8s::cluster::objects::without_noise;
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
 use crate::k8s::cluster::manifest::{self, Doc};

@@ -8,7 +8,7 @@ use super::apply::{manifests, resolve};
 use super::flags::{Parsed, UsageError};
 use super::{plan, result, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::cluster::objects::{api_for, mark_ours, to_value, FIELD_MANAGER};
+use crate::k8s::cluster::objects::{api_for, mark_ours, to_value, without_noise, FIELD_MANAGER};
 use crate::k8s::cluster::{Kind, Scope};
 use kube::api::{Patch, PatchParams};
 use output::{escape_html, MimeBundle};
@@ -83,16 +83,6 @@ impl Plan for Options {
 fn file_name(kind: &Kind, version: &str, ns: Option<&str>, name: &str) -> String {
     let group = if kind.group.is_empty() { String::new() } else { format!("{}.", kind.group) };
     format!("{group}{version}.{}.{}.{name}", kind.kind, ns.unwrap_or_default())
-}
-
-/// Takes out what the server changes on every write and says nothing about what was applied.
-pub(super) fn without_noise(mut obj: Value) -> Value {
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        for key in ["managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink"] {
-            meta.remove(key);
-        }
-    }
-    obj
 }
 
 /// A Secret's values as kubectl diff shows them: `***` where they are the same, `*** (before)`

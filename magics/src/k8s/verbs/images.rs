@@ -134,7 +134,12 @@ pub(super) fn short_digest(digest: &str) -> String {
 
 /// How long ago, as kubectl says it; `<unknown>` for an image without a creation time.
 pub(super) fn age_of(created: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
-    created.map(|t| human_duration((now - t).num_seconds())).unwrap_or_else(|| "<unknown>".into())
+    // Reproducible images carry a fixed time (the epoch, or their base's): no age to tell.
+    match created {
+        Some(t) if t.timestamp() > 0 => human_duration((now - t).num_seconds()),
+        Some(_) => "-".into(),
+        None => "<unknown>".into(),
+    }
 }
 
 /// The rows newest first (those without a time last), then by repository and tag.
