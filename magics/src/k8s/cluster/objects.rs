@@ -241,3 +241,40 @@ mod tests {
         assert_eq!(deploy["spec"]["template"], template, "a changed template would restart the pods");
     }
 }
+
+/// Deletes what a cell started if the cell stops early (an interrupt drops its future): each
+/// object by name, then whatever carries a label, at once (grace 0 for pods). Disarmed when the
+/// cell reaches its end normally.
+pub struct DeleteOnDrop {
+    deletions: Vec<(Api<DynamicObject>, Deletion)>,
+    pub armed: bool,
+}
+
+pub enum Deletion {
+    Named(String, kube::api::DeleteParams),
+    Labelled(String, kube::api::DeleteParams),
+}
+
+impl DeleteOnDrop {
+    pub fn new(deletions: Vec<(Api<DynamicObject>, Deletion)>) -> Self {
+        Self { deletions, armed: true }
+    }
+}
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let deletions = std::mem::take(&mut self.deletions);
+        runtime.spawn(async move {
+            for (api, deletion) in deletions {
+                let _ = match deletion {
+                    Deletion::Named(name, dp) => api.delete(&name, &dp).await.map(|_| ()),
+                    Deletion::Labelled(selector, dp) => api.delete_collection(&dp, &ListParams::default().labels(&selector)).await.map(|_| ()),
+                };
+            }
+        });
+    }
+}

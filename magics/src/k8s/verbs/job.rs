@@ -8,7 +8,7 @@ use super::flags::{Parsed, UsageError};
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
 use crate::k8s::build::{build_image, cell_of, resources, restricted_pod, CELL_HASH, IMAGE_DIGEST, LOCK_HASH, PROGRAM_PATH};
-use crate::k8s::cluster::objects::{api_for, mark_ours, session_id, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
+use crate::k8s::cluster::objects::{api_for, mark_ours, session_id, DeleteOnDrop, Deletion, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
 use crate::k8s::cluster::{Conn, Kind, Scope};
 use crate::k8s::view::{human_duration, name_of};
 use crate::k8s::watch::gone::until_name_gone;
@@ -17,7 +17,7 @@ use crate::k8s::watch::{Wake, Watch};
 use crate::k8s::view::LiveLine;
 use futures::AsyncBufReadExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogParams, PostParams, PropagationPolicy};
+use kube::api::{Api, AttachParams, DeleteParams, DynamicObject, LogParams, PostParams, PropagationPolicy};
 use kube::runtime::watcher::Config;
 use kubernel::protocol;
 use output::markers::{Decoder, Event};
@@ -153,7 +153,14 @@ impl Plan for Options {
         let created = conn.call(&format!("create job {}", self.name), api.create(&pp, &object)).await?;
         let uid = created.metadata.uid.clone().unwrap_or_default();
         // From here on, a cell that stops early (an interrupt) takes its pods with it.
-        let mut guard = StopJob { conn: conn.clone(), kind: kind.clone(), ns: ns.clone(), name: self.name.clone(), armed: true };
+        // The job, then its pods at once: not left to the garbage collector's pace.
+        let pods_kind = conn.kind("pods").await?;
+        let background = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+        let now = DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() };
+        let mut guard = DeleteOnDrop::new(vec![
+            (api.clone(), Deletion::Named(self.name.clone(), background)),
+            (api_for(&conn, &pods_kind, Some(&ns)), Deletion::Labelled(format!("{JOB_LABEL}={}", self.name), now)),
+        ]);
         let outcome = follow(&conn, &kind, &ns, self, &uid, sink).await;
         // A job that ended in an error (stuck, timed out) would only wait for its deadline.
         guard.armed = outcome.is_err();
@@ -717,33 +724,6 @@ impl Drop for Tasks {
     }
 }
 
-/// Deletes the job and its pods at once if the cell stops before the job is over.
-struct StopJob {
-    conn: Arc<Conn>,
-    kind: Kind,
-    ns: String,
-    name: String,
-    armed: bool,
-}
-
-impl Drop for StopJob {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let jobs = api_for(&self.conn, &self.kind, Some(&self.ns));
-        let pods: Api<Pod> = Api::namespaced(self.conn.client.clone(), &self.ns);
-        let name = self.name.clone();
-        runtime.spawn(async move {
-            let dp = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
-            let _ = jobs.delete(&name, &dp).await;
-            // Not left to the garbage collector's pace: the pods go now.
-            let now = DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() };
-            let _ = pods.delete_collection(&now, &ListParams::default().labels(&format!("{JOB_LABEL}={name}"))).await;
-        });
-    }
-}
 
 #[cfg(test)]
 mod tests {

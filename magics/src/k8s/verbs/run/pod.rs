@@ -5,7 +5,7 @@
 
 use super::{existing, Options, Restart};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::cluster::objects::{api_for, mark_ours, FIELD_MANAGER};
+use crate::k8s::cluster::objects::{api_for, mark_ours, DeleteOnDrop, Deletion, FIELD_MANAGER};
 use crate::k8s::cluster::{Conn, Kind};
 use crate::k8s::verbs::{logs, Cx};
 use crate::k8s::view::{human_duration, note, LiveLine};
@@ -63,7 +63,8 @@ pub(super) async fn one_off(o: &Options, cx: &Cx<'_>) -> Result<MagicOutput, Mag
     if o.no_wait {
         return Ok(MagicOutput::None);
     }
-    let mut guard = DeleteOnDrop { conn: conn.clone(), kind: kind.clone(), ns: ns.clone(), name: name.clone(), armed: true };
+    let now = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+    let mut guard = DeleteOnDrop::new(vec![(api.clone(), Deletion::Named(name.clone(), now))]);
     let limit = o.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let outcome = run_to_end(&conn, &kind, &ns, &name, Instant::now() + limit, sink).await;
     guard.armed = false;
@@ -198,25 +199,3 @@ fn with_note(message: &str, note: &str) -> String {
     }
 }
 
-/// Deletes the pod if the cell stops before the pod has run (an interrupt drops the future).
-struct DeleteOnDrop {
-    conn: Arc<Conn>,
-    kind: Kind,
-    ns: String,
-    name: String,
-    armed: bool,
-}
-
-impl Drop for DeleteOnDrop {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let api = api_for(&self.conn, &self.kind, Some(&self.ns));
-        let name = self.name.clone();
-        runtime.spawn(async move {
-            let _ = api.delete(&name, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await;
-        });
-    }
-}
