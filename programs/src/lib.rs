@@ -209,7 +209,9 @@ impl Builder {
 fn manifest(cell: &Cell, runtime: &Path) -> String {
     let mut deps = String::new();
     let has = |name: &str| cell.dependencies.iter().any(|(n, _)| n == name);
-    deps.push_str(&format!("kubernel = {{ path = {:?} }}\n", runtime.to_string_lossy()));
+    // With `net`: a connected job's pmap goes over the network (a notebook's `:dep kubernel`
+    // goes without, to compile quickly).
+    deps.push_str(&format!("kubernel = {{ path = {:?}, features = [\"net\"] }}\n", runtime.to_string_lossy()));
     if !has("serde") {
         deps.push_str("serde = \"1\"\n");
     }
@@ -302,6 +304,6 @@ mod tests {
         let m = manifest(&cell, Path::new("/x/runtime"));
         assert_eq!(m.matches("\nserde =").count(), 1, "{m}");
         assert!(m.contains("serde = { version = \"1\", features = [\"derive\"] }\n") && m.contains("rayon = \"1\"\n"));
-        assert!(m.contains("serde_json = \"1\"\n") && m.contains("kubernel = { path = \"/x/runtime\" }"));
+        assert!(m.contains("serde_json = \"1\"\n") && m.contains("kubernel = { path = \"/x/runtime\", features = [\"net\"] }\n"));
     }
 }

@@ -12,6 +12,15 @@ pub const FILES: &[(&str, &str)] = &[
     ("runtime/src/display.rs", include_str!("../../runtime/src/display.rs")),
     ("runtime/src/job.rs", include_str!("../../runtime/src/job.rs")),
     ("runtime/src/protocol.rs", include_str!("../../runtime/src/protocol.rs")),
+    ("runtime/src/launch.rs", include_str!("../../runtime/src/launch.rs")),
+    ("runtime/src/pmap/mod.rs", include_str!("../../runtime/src/pmap/mod.rs")),
+    ("runtime/src/pmap/master.rs", include_str!("../../runtime/src/pmap/master.rs")),
+    ("runtime/src/pmap/meter.rs", include_str!("../../runtime/src/pmap/meter.rs")),
+    ("runtime/src/pmap/schedule.rs", include_str!("../../runtime/src/pmap/schedule.rs")),
+    ("runtime/src/pmap/server.rs", include_str!("../../runtime/src/pmap/server.rs")),
+    ("runtime/src/pmap/threads.rs", include_str!("../../runtime/src/pmap/threads.rs")),
+    ("runtime/src/pmap/wire.rs", include_str!("../../runtime/src/pmap/wire.rs")),
+    ("runtime/src/pmap/worker.rs", include_str!("../../runtime/src/pmap/worker.rs")),
     // The display markers, shared with the kernel's output pump (display.rs includes it).
     ("output/src/markers.rs", include_str!("../../output/src/markers.rs")),
 ];
@@ -58,11 +67,21 @@ mod tests {
 
     #[test]
     fn every_source_file_of_the_runtime_is_carried() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/src");
-        let mut on_disk: Vec<String> = std::fs::read_dir(src)
-            .unwrap()
-            .map(|e| format!("runtime/src/{}", e.unwrap().file_name().to_string_lossy()))
-            .collect();
+        // Every file under runtime/src, in its folders too (pmap/ ...).
+        fn walk(dir: &Path, under: &str, found: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let name = format!("{under}/{}", e.file_name().to_string_lossy());
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path(), &name, found);
+                } else {
+                    found.push(name);
+                }
+            }
+        }
+        let mut on_disk = Vec::new();
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/src"), "runtime/src", &mut on_disk);
+        assert!(on_disk.contains(&"runtime/src/pmap/mod.rs".to_string()), "{on_disk:?}");
         on_disk.sort();
         let mut carried: Vec<String> = FILES.iter().map(|(p, _)| p.to_string()).filter(|p| p.starts_with("runtime/src/")).collect();
         carried.sort();

@@ -1,10 +1,16 @@
 //! The `main` of a program made from a job cell: runs the cell's body, then hands the value of
 //! its last expression to the kernel (see [`crate::protocol`]). kubernel writes the call; nobody
 //! needs to.
+//!
+//! With `--procs P` the program first started in the pod is a launcher (see `launch`) that runs
+//! P copies of itself and hands over their values as one array. In a connected job only pod 0
+//! hands anything over (the other pods' pmap results are on rank 0), and rank 0 lets the
+//! workers go at the end.
 
-use crate::protocol::{self, HAND_OVER_ARG, RESULT_FILE, TAKEN_FILE};
+use crate::protocol::{self, HAND_OVER_ARG, LOCAL_RANK_ENV, RESULT_FILE, TAKEN_FILE};
 use serde::Serialize;
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub fn main<T: Serialize>(body: impl FnOnce() -> T) {
@@ -17,20 +23,65 @@ pub fn main<T: Serialize>(body: impl FnOnce() -> T) {
             }
         });
     }
+    let child = std::env::var_os(LOCAL_RANK_ENV).is_some();
+    if crate::procs() > 1 && !child {
+        return crate::launch::run::<T>();
+    }
+    if !child {
+        // Libraries like rayon otherwise take every core of the node, not the pod's share
+        // (the pod spec gives the request rounded up, or 0 without one).
+        let set = std::env::var("RAYON_NUM_THREADS").is_ok_and(|v| !matches!(v.trim(), "" | "0"));
+        if !set {
+            std::env::set_var("RAYON_NUM_THREADS", crate::threads().to_string());
+        }
+    }
+    let master = crate::connected() && crate::rank() == 0;
+    if master {
+        crate::pmap::prepare();
+    }
     let value = body();
+    if master {
+        // Workers still waiting in a pmap call may go now.
+        crate::pmap::say_bye();
+    }
+    if crate::connected() && crate::pod_index() != 0 {
+        // The kernel takes rank 0's value only: this pod's pmap results are there.
+        let _ = std::io::stdout().flush();
+        return;
+    }
     let json = serde_json::to_vec(&value).unwrap_or_else(|e| {
         eprintln!("kubernel: the cell's value cannot be turned into JSON: {e}");
         std::process::exit(2)
     });
     let dir = &protocol::result_dir();
+    keep(dir, &json);
+    if child {
+        // The launcher reads the file and announces the pod's result itself.
+        if master {
+            crate::pmap::shutdown();
+        }
+        return;
+    }
+    announce(dir, json.len(), std::any::type_name::<T>());
+    if master {
+        crate::pmap::shutdown();
+    }
+}
+
+/// Writes the result where the hand-over finds it (whole, or not at all).
+pub(crate) fn keep(dir: &Path, json: &[u8]) {
     let written = std::fs::create_dir_all(dir)
-        .and_then(|_| std::fs::write(dir.join("result.part"), &json))
+        .and_then(|_| std::fs::write(dir.join("result.part"), json))
         .and_then(|_| std::fs::rename(dir.join("result.part"), dir.join(RESULT_FILE)));
     if let Err(e) = written {
         eprintln!("kubernel: cannot keep the result in {}: {e}", dir.display());
         std::process::exit(2);
     }
-    println!("{}", protocol::result_line(json.len(), std::any::type_name::<T>()));
+}
+
+/// Tells the kernel the result is ready, and waits until it has taken it.
+pub(crate) fn announce(dir: &Path, bytes: usize, type_name: &str) {
+    println!("{}", protocol::result_line(bytes, type_name));
     let _ = std::io::stdout().flush();
     // The pod stays until the kernel has taken the result (or gives up: the kernel may be gone).
     let limit = std::env::var(protocol::HAND_OVER_TIMEOUT_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(600);

@@ -1,8 +1,10 @@
 //! `kubernel`: what code from a notebook uses to know its place and to show things, the same in
 //! a notebook cell and in a pod of the cluster.
 //!
-//! - [`rank`] and [`world`]: this pod's index in its Indexed Job and how many there are (0 and 1
-//!   in a notebook cell, so code can be tried there first);
+//! - [`rank`] and [`world`]: this process's index in its job and how many there are (0 and 1
+//!   in a notebook cell, so code can be tried there first); [`threads`]: the CPUs it may use;
+//! - [`pmap()`]: a parallel map over a list, on threads, or over all the processes of a connected
+//!   job (rank 0 the master, the others its workers);
 //! - [`partition`]: this rank's contiguous share of a range;
 //! - [`progress`]: how far this rank has got, shown in the job's live table (in a cell: a bar);
 //! - [`display`]: HTML, Markdown, SVG and PNG output, updated in place by id, and clearing.
@@ -13,18 +15,126 @@
 pub mod display;
 #[doc(hidden)]
 pub mod job;
+mod launch;
+pub mod pmap;
 pub mod protocol;
+
+pub use pmap::{pmap, serve};
 
 use std::ops::Range;
 
-/// This pod's index in its Indexed Job (`JOB_COMPLETION_INDEX`); 0 in a notebook cell.
+/// This process's index in its job: its pod's index (`JOB_COMPLETION_INDEX`) times the
+/// processes per pod, plus its [`local_rank`]; 0 in a notebook cell.
 pub fn rank() -> usize {
-    env_number(protocol::RANK_ENV).unwrap_or(0)
+    Place::here().rank()
 }
 
-/// How many pods the job has (its completions); 1 in a notebook cell.
+/// How many processes the job has: its pods (completions) times [`procs`]; 1 in a notebook cell.
 pub fn world() -> usize {
-    env_number(protocol::WORLD_ENV).unwrap_or(1).max(1)
+    Place::here().world()
+}
+
+/// This process's index among its pod's processes (`KUBERNEL_LOCAL_RANK`); 0 when alone.
+pub fn local_rank() -> usize {
+    Place::here().local
+}
+
+/// How many processes each pod of the job runs (`--procs`, `KUBERNEL_PROCS`); 1 by default.
+pub fn procs() -> usize {
+    Place::here().procs
+}
+
+/// The pod's index in its Indexed Job.
+pub(crate) fn pod_index() -> usize {
+    Place::here().pod
+}
+
+/// How many pods the job has.
+pub(crate) fn pods() -> usize {
+    Place::here().pods
+}
+
+/// Where a process stands, as its environment says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Place {
+    pod: usize,
+    pods: usize,
+    procs: usize,
+    local: usize,
+}
+
+impl Place {
+    fn here() -> Place {
+        Place::from(|name| std::env::var(name).ok())
+    }
+
+    fn from(env: impl Fn(&str) -> Option<String>) -> Place {
+        let number = |name: &str| env(name).and_then(|v| v.trim().parse::<usize>().ok());
+        Place {
+            pod: number(protocol::RANK_ENV).unwrap_or(0),
+            pods: number(protocol::WORLD_ENV).unwrap_or(1).max(1),
+            procs: number(protocol::PROCS_ENV).unwrap_or(1).max(1),
+            local: number(protocol::LOCAL_RANK_ENV).unwrap_or(0),
+        }
+    }
+
+    fn rank(&self) -> usize {
+        self.pod * self.procs + self.local
+    }
+
+    fn world(&self) -> usize {
+        self.pods * self.procs
+    }
+}
+
+/// Whether the job's processes are one master-worker world for [`pmap()`] (`--connected`).
+pub fn connected() -> bool {
+    std::env::var(protocol::CONNECTED_ENV).is_ok_and(|v| v.trim() == "1")
+}
+
+/// How many threads this process should use: its pod's CPUs (the request, else the limit,
+/// capped by the limit, rounded up to whole CPUs) shared among the pod's processes, at least 1.
+/// In a notebook cell (no such environment): the machine's parallelism. A pod without a CPU
+/// limit sees every core of its node, so the count the system gives would be too many.
+pub fn threads() -> usize {
+    let millis = |name| env_number(name).map(|m| m as u64);
+    let machine = || std::thread::available_parallelism().map_or(1, |n| n.get());
+    threads_from(millis(protocol::CPU_REQUEST_ENV), millis(protocol::CPU_LIMIT_ENV), procs(), machine)
+}
+
+fn threads_from(request: Option<u64>, limit: Option<u64>, procs: usize, machine: impl Fn() -> usize) -> usize {
+    let (request, limit) = (request.filter(|&r| r > 0), limit.filter(|&l| l > 0));
+    let pod = match (request, limit) {
+        (Some(r), Some(l)) => r.min(l).div_ceil(1000) as usize,
+        (Some(m), None) | (None, Some(m)) => m.div_ceil(1000) as usize,
+        (None, None) => machine(),
+    };
+    (pod / procs.max(1)).max(1)
+}
+
+/// The host names of the job's pods, in pod order (`NAME-i.NAME`, resolved by the job's
+/// headless Service), when the job is connected; none in a job that is not. Outside the
+/// cluster (a notebook cell): `["localhost"]`.
+pub fn peers() -> Vec<String> {
+    if !in_cluster() {
+        return vec!["localhost".to_string()];
+    }
+    match std::env::var(protocol::JOB_ENV) {
+        Ok(name) if connected() && !name.trim().is_empty() => peers_of(name.trim(), pods()),
+        _ => Vec::new(),
+    }
+}
+
+fn peers_of(job: &str, pods: usize) -> Vec<String> {
+    (0..pods).map(|i| format!("{job}-{i}.{job}")).collect()
+}
+
+/// This machine's (the pod's) host name: `/etc/hostname`, else `HOSTNAME`, else "localhost".
+pub fn hostname() -> String {
+    let file = std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string());
+    file.filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// Whether this code runs in a pod that kubernel made (a job), not in a notebook cell.
@@ -111,5 +221,48 @@ mod tests {
         // The tests run outside any job.
         assert_eq!((rank(), world(), in_cluster()), (0, 1, false));
         assert_eq!(partition(0..10usize), 0..10);
+        assert_eq!((local_rank(), procs(), connected(), peers()), (0, 1, false, vec!["localhost".to_string()]));
+        assert!(threads() >= 1 && !hostname().is_empty());
+    }
+
+    #[test]
+    fn threads_follow_the_pods_cpus() {
+        let machine = || 64;
+        // A request of 1.5 CPUs gives 2; the limit caps the request; no request: the limit.
+        assert_eq!(threads_from(Some(1500), Some(8000), 1, machine), 2);
+        assert_eq!(threads_from(Some(4000), Some(2000), 1, machine), 2);
+        assert_eq!(threads_from(Some(0), Some(3000), 1, machine), 3);
+        assert_eq!(threads_from(None, Some(250), 1, machine), 1);
+        // Shared among the pod's processes, at least one each.
+        assert_eq!(threads_from(Some(8000), Some(8000), 3, machine), 2);
+        assert_eq!(threads_from(Some(1000), None, 4, machine), 1);
+        // No environment (a notebook cell): the machine.
+        assert_eq!(threads_from(None, None, 1, machine), 64);
+        assert_eq!(threads_from(Some(0), Some(0), 2, machine), 32);
+    }
+
+    #[test]
+    fn rank_and_world_count_processes() {
+        let place = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Place::from(move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        };
+        let notebook = place(&[]);
+        assert_eq!((notebook.rank(), notebook.world()), (0, 1));
+        let single = place(&[("JOB_COMPLETION_INDEX", "2"), ("KUBERNEL_WORLD", "3")]);
+        assert_eq!((single.rank(), single.world()), (2, 3));
+        // Pod 2 of 3 with 4 processes each: local rank 1 there is rank 9 of 12.
+        let child = place(&[("JOB_COMPLETION_INDEX", "2"), ("KUBERNEL_WORLD", "3"), ("KUBERNEL_PROCS", "4"), ("KUBERNEL_LOCAL_RANK", "1")]);
+        assert_eq!((child.rank(), child.world()), (9, 12));
+        // Every process of such a job has its own rank.
+        let mut ranks: Vec<usize> = Vec::new();
+        for pod in 0..3 {
+            for local in 0..4 {
+                let (pod, local) = (pod.to_string(), local.to_string());
+                ranks.push(place(&[("JOB_COMPLETION_INDEX", &pod), ("KUBERNEL_WORLD", "3"), ("KUBERNEL_PROCS", "4"), ("KUBERNEL_LOCAL_RANK", &local)]).rank());
+            }
+        }
+        assert_eq!(ranks, (0..12).collect::<Vec<_>>());
+        assert_eq!(peers_of("sq", 2), vec!["sq-0.sq".to_string(), "sq-1.sq".to_string()]);
     }
 }

@@ -102,7 +102,7 @@ def test_a_panicking_index_is_named_and_the_other_results_kept(k8s_kernel, ns):
     assert "index 1: panic at cell line 2, column 28: boom at one" in c["evalue"], c
     assert "kubernel::last_results()" in c["evalue"], c
     # The others' results are in the table's last state.
-    last = text.split("INDEX")[-1]
+    last = text.split("RANK")[-1]
     assert "Failed: panicked" in last and "Succeeded" in last and " 20" in last, last
     # A panic is not retried: the index fails at once (podFailurePolicy FailIndex).
     pods = kubectl("-n", ns, "get", "pods", "-l", "kubernel.io/job=shaky", "-o", "json").stdout

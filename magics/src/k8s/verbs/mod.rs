@@ -42,6 +42,7 @@ pub mod top;
 pub mod use_;
 pub mod version;
 pub mod wait;
+pub mod workers;
 
 use crate::framework::notebook::Notebook;
 use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
@@ -72,6 +73,7 @@ pub static ALL: &[&dyn Verb] = &[
     &scale::Scale,
     &run::Run,
     &job::Job,
+    &workers::Workers,
     &deploy::Deploy,
     &images::Images,
     &image::Image,

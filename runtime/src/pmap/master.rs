@@ -1,0 +1,222 @@
+//! A pmap call on the master (rank 0 of a connected job): the master computes items itself on
+//! its own threads, as the threaded pmap does, and hands batches to the workers that ask; it
+//! returns when every item has one result. The schedule (see `schedule`) is shared by the
+//! master's threads and this call's coordinator, which speaks to the workers through the
+//! process's server.
+
+use super::schedule::{Id, Schedule, LOCAL};
+use super::server::{self, Event};
+use super::wire::ToWorker;
+use super::meter;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+struct Shared<T, R> {
+    schedule: Schedule,
+    items: Vec<Option<T>>,
+    results: Vec<Option<R>>,
+    /// Why the call failed, if it did: then everyone stops.
+    failed: Option<String>,
+}
+
+struct Call<T, R> {
+    shared: Mutex<Shared<T, R>>,
+    /// Rung when items go back to the queue, and at the end.
+    changed: Condvar,
+}
+
+impl<T, R> Call<T, R> {
+    fn lock(&self) -> MutexGuard<'_, Shared<T, R>> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub fn run<T, R, F>(call: u64, items: Vec<T>, f: &F) -> Vec<R>
+where
+    T: Serialize + Send,
+    R: DeserializeOwned + Send,
+    F: Fn(T) -> R + Sync,
+{
+    let server = server::get();
+    let n = items.len();
+    let threads = crate::threads();
+    let (events_to, events) = mpsc::channel();
+    let mut schedule = Schedule::new(n, threads);
+    for (worker, threads) in server.known() {
+        schedule.join(worker, threads);
+    }
+    let c = Call {
+        shared: Mutex::new(Shared {
+            schedule,
+            items: items.into_iter().map(Some).collect(),
+            results: std::iter::repeat_with(|| None).take(n).collect(),
+            failed: None,
+        }),
+        changed: Condvar::new(),
+    };
+    server.start(call, events_to.clone());
+    meter::begin(n);
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(n) {
+            let events_to = events_to.clone();
+            let c = &c;
+            s.spawn(move || compute(c, f, &events_to));
+        }
+        coordinate(&c, call, server, &events);
+        c.changed.notify_all();
+    });
+    meter::end();
+    server.over(call);
+    let shared = c.shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = shared.failed {
+        // The workers are let go at once; the job's master fails with the reason.
+        server.bye();
+        panic!("{why}");
+    }
+    shared.results.into_iter().map(|r| r.expect("every item has a result")).collect()
+}
+
+/// One of the master's own threads: takes batches as a worker would, until nothing is left.
+fn compute<T, R, F: Fn(T) -> R>(c: &Call<T, R>, f: &F, events: &mpsc::Sender<Event>) {
+    loop {
+        let batch: Vec<(usize, T)> = {
+            let mut g = c.lock();
+            loop {
+                if g.failed.is_some() || g.schedule.is_done() {
+                    return;
+                }
+                let batch = g.schedule.take(LOCAL, 1);
+                if !batch.is_empty() {
+                    break batch.into_iter().map(|i| (i, g.items[i].take().expect("the master's own items are taken once"))).collect();
+                }
+                // Others hold the rest; some may come back if a worker dies.
+                g = c.changed.wait_timeout(g, Duration::from_millis(200)).unwrap_or_else(|e| e.into_inner()).0;
+            }
+        };
+        meter::hold(batch.len());
+        let held = batch.len();
+        let mut out = Vec::with_capacity(held);
+        let mut failed = None;
+        for (i, item) in batch {
+            match catch_unwind(AssertUnwindSafe(|| f(item))) {
+                Ok(r) => out.push((i, r)),
+                Err(panic) => {
+                    failed = Some(format!("item {i} failed on rank 0 ({}): {}", crate::hostname(), super::panic_message(&panic)));
+                    break;
+                }
+            }
+            meter::done_one();
+        }
+        meter::drop_held(held - out.len());
+        let mut g = c.lock();
+        for (i, r) in out {
+            if g.schedule.finish(i) {
+                g.results[i] = Some(r);
+            }
+        }
+        if failed.is_some() && g.failed.is_none() {
+            g.failed = failed;
+        }
+        if g.schedule.is_done() || g.failed.is_some() {
+            drop(g);
+            c.changed.notify_all();
+            let _ = events.send(Event::Wake);
+        }
+    }
+}
+
+/// This call's side of the conversation with the workers, until every item is done.
+fn coordinate<T: Serialize, R: DeserializeOwned>(c: &Call<T, R>, call: u64, server: &server::Server, events: &mpsc::Receiver<Event>) {
+    // Threads of workers that found the queue empty: answered if items come back.
+    let mut parked: HashMap<Id, usize> = HashMap::new();
+    let mut known: HashMap<Id, usize> = server.known().into_iter().collect();
+    loop {
+        {
+            let g = c.lock();
+            if g.schedule.is_done() || g.failed.is_some() {
+                return;
+            }
+        }
+        let event = match events.recv_timeout(Duration::from_millis(250)) {
+            Ok(event) => event,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        match event {
+            Event::Joined { worker, threads } => {
+                c.lock().schedule.join(worker, threads);
+                known.insert(worker, threads);
+            }
+            Event::Ask { worker, free } => {
+                let left = hand_out(c, call, server, worker, free);
+                if left > 0 {
+                    // One ask per thread at most: a worker asks again when one seems lost.
+                    let most = known.get(&worker).copied().unwrap_or(1);
+                    let asking = parked.entry(worker).or_insert(0);
+                    *asking = (*asking + left).min(most);
+                }
+            }
+            Event::Results { indexes, payloads } => {
+                let mut results = Vec::with_capacity(indexes.len());
+                for (i, payload) in indexes.into_iter().zip(payloads) {
+                    match serde_json::from_slice::<R>(&payload) {
+                        Ok(r) => results.push((i as usize, r)),
+                        Err(e) => {
+                            c.lock().failed = Some(format!("a worker's result for item {i} does not fit the type of pmap's results: {e}"));
+                            break;
+                        }
+                    }
+                }
+                let mut g = c.lock();
+                for (i, r) in results {
+                    if g.schedule.finish(i) {
+                        g.results[i] = Some(r);
+                    }
+                }
+            }
+            Event::Panicked { index, message, rank, host } => {
+                let rank = if rank == usize::MAX { "?".to_string() } else { rank.to_string() };
+                c.lock().failed.get_or_insert(format!("item {index} failed on rank {rank} ({host}): {message}"));
+            }
+            Event::Gone { worker } => {
+                parked.remove(&worker);
+                known.remove(&worker);
+                if c.lock().schedule.gone(worker) > 0 {
+                    c.changed.notify_all();
+                    for (&w, asking) in parked.iter_mut() {
+                        *asking = hand_out(c, call, server, w, *asking);
+                    }
+                    parked.retain(|_, asking| *asking > 0);
+                }
+            }
+            Event::Wake => {}
+        }
+    }
+}
+
+/// Sends `worker` a batch for each of its `free` threads while items are queued; gives how many
+/// threads are left without one.
+fn hand_out<T: Serialize, R>(c: &Call<T, R>, call: u64, server: &server::Server, worker: Id, free: usize) -> usize {
+    for served in 0..free {
+        let mut g = c.lock();
+        let indexes = g.schedule.take(worker, 1);
+        if indexes.is_empty() {
+            return free - served;
+        }
+        let payloads: Vec<Bytes> = indexes
+            .iter()
+            .map(|&i| {
+                let item = g.items[i].as_ref().expect("an item handed to a worker is still here");
+                Bytes::from(serde_json::to_vec(item).unwrap_or_else(|e| panic!("pmap's item {i} cannot be turned into JSON: {e}")))
+            })
+            .collect();
+        drop(g);
+        server.send(worker, ToWorker::Batch { call, indexes: indexes.into_iter().map(|i| i as u64).collect() }, payloads);
+    }
+    0
+}

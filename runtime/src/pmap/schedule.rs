@@ -1,0 +1,242 @@
+//! Which items of a pmap call go where, as a pure state machine (no I/O, no clock), so that
+//! its promises can be tested alone: every item is handed out until one result for it is taken,
+//! each result is taken once (later duplicates are dropped), and the items held by a worker that
+//! is gone go back to the queue, first in line.
+//!
+//! Batches follow guided self-scheduling: a share of what is left that shrinks as the queue
+//! does, so that large batches keep messages few at the start and small ones balance the end.
+
+use std::collections::{HashMap, VecDeque};
+
+/// A holder of items: [`LOCAL`] (the master's own threads) or a worker.
+pub type Id = u64;
+pub const LOCAL: Id = 0;
+
+/// The largest batch, whatever is left.
+pub const MAX_BATCH: usize = 1024;
+
+/// The batch for `free` threads when `remaining` items are queued and `total` threads are known:
+/// `ceil(remaining × free / (2 × total))`, clamped to [1, MAX_BATCH] and to what is queued.
+pub fn guided(remaining: usize, free: usize, total: usize) -> usize {
+    if remaining == 0 || free == 0 {
+        return 0;
+    }
+    (remaining * free).div_ceil(2 * total.max(1)).clamp(1, MAX_BATCH).min(remaining)
+}
+
+pub struct Schedule {
+    /// Items not handed out, or handed back.
+    queue: VecDeque<usize>,
+    /// Who holds each item now (None: queued, or done).
+    holder: Vec<Option<Id>>,
+    done: Vec<bool>,
+    left: usize,
+    threads: HashMap<Id, usize>,
+}
+
+impl Schedule {
+    /// A call of `n` items; the master's own threads are already known.
+    pub fn new(n: usize, local_threads: usize) -> Schedule {
+        let mut threads = HashMap::new();
+        if local_threads > 0 {
+            threads.insert(LOCAL, local_threads);
+        }
+        Schedule { queue: (0..n).collect(), holder: vec![None; n], done: vec![false; n], left: n, threads }
+    }
+
+    /// A worker has come (or says again how many threads it has).
+    pub fn join(&mut self, id: Id, threads: usize) {
+        self.threads.insert(id, threads.max(1));
+    }
+
+    pub fn total_threads(&self) -> usize {
+        self.threads.values().sum::<usize>().max(1)
+    }
+
+    /// A batch for `id`'s `free` threads (empty: nothing is queued now).
+    pub fn take(&mut self, id: Id, free: usize) -> Vec<usize> {
+        let size = guided(self.queue.len(), free, self.total_threads());
+        let mut batch = Vec::with_capacity(size);
+        while batch.len() < size {
+            let Some(i) = self.queue.pop_front() else { break };
+            // A late result may have finished an item that was handed back.
+            if !self.done[i] {
+                self.holder[i] = Some(id);
+                batch.push(i);
+            }
+        }
+        batch
+    }
+
+    /// A result for item `index` has come: true if it is the first (keep it), false for a
+    /// duplicate or an index out of range (drop it).
+    pub fn finish(&mut self, index: usize) -> bool {
+        match self.done.get_mut(index) {
+            Some(done) if !*done => {
+                *done = true;
+                self.holder[index] = None;
+                self.left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `id` is presumed dead: the items it held go back to the front of the queue. Gives how
+    /// many.
+    pub fn gone(&mut self, id: Id) -> usize {
+        self.threads.remove(&id);
+        let held: Vec<usize> = (0..self.holder.len()).filter(|&i| self.holder[i] == Some(id)).collect();
+        for &i in held.iter().rev() {
+            self.holder[i] = None;
+            self.queue.push_front(i);
+        }
+        held.len()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.left == 0
+    }
+
+    /// Items not done yet.
+    #[cfg(test)]
+    pub fn left(&self) -> usize {
+        self.left
+    }
+}
+
+/// What the master does with a worker's ask for call `ask` (0: any call), when `current` is
+/// the call it is in (if any) and `finished` the last call it completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The worker is behind: that call is over.
+    Over,
+    /// To the call being run.
+    Forward,
+    /// The worker is ahead (or asks for any call and none is on): it waits for that call.
+    Park,
+}
+
+pub fn route(ask: u64, current: Option<u64>, finished: u64) -> Route {
+    match (ask, current) {
+        (0, Some(_)) => Route::Forward,
+        (0, None) => Route::Park,
+        (k, _) if k <= finished => Route::Over,
+        (k, Some(c)) if k == c => Route::Forward,
+        _ => Route::Park,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_shrink_as_the_queue_does() {
+        assert_eq!(guided(20_000, 1, 4), 1024);
+        assert_eq!(guided(1000, 1, 4), 125);
+        assert_eq!(guided(1000, 2, 4), 250);
+        assert_eq!(guided(7, 1, 4), 1);
+        assert_eq!(guided(1, 8, 2), 1);
+        assert_eq!(guided(0, 1, 4), 0);
+        assert_eq!(guided(5, 0, 4), 0);
+        // A schedule hands out every item once, in shrinking batches.
+        let mut s = Schedule::new(1000, 2);
+        s.join(1, 2);
+        let mut sizes = Vec::new();
+        let mut seen = vec![false; 1000];
+        loop {
+            let batch = s.take(if sizes.len() % 2 == 0 { LOCAL } else { 1 }, 1);
+            if batch.is_empty() {
+                break;
+            }
+            sizes.push(batch.len());
+            for i in batch {
+                assert!(!std::mem::replace(&mut seen[i], true), "item {i} handed out twice");
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+        assert_eq!(sizes[0], 125);
+        assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+        assert_eq!(*sizes.last().unwrap(), 1);
+    }
+
+    #[test]
+    fn each_result_is_taken_once() {
+        let mut s = Schedule::new(10, 1);
+        s.join(7, 1);
+        let a = s.take(7, 1);
+        assert!(!a.is_empty());
+        assert!(s.finish(a[0]));
+        assert!(!s.finish(a[0]), "a duplicate is dropped");
+        assert!(!s.finish(99), "an index out of range is dropped");
+        assert_eq!(s.left(), 9);
+    }
+
+    #[test]
+    fn a_dead_workers_items_go_to_the_others_and_late_results_count_once() {
+        let mut s = Schedule::new(100, 1);
+        s.join(1, 1);
+        s.join(2, 1);
+        let held = s.take(1, 1);
+        let first = held[0];
+        // Worker 1 finished one item, then went silent.
+        assert!(s.finish(first));
+        assert_eq!(s.gone(1), held.len() - 1);
+        assert_eq!(s.total_threads(), 2);
+        // Its other items are first in line for the next taker.
+        let again = s.take(2, 1);
+        assert_eq!(again[0], held[1]);
+        // Worker 1 was only slow: its late result for held[1] is taken, worker 2's is dropped.
+        assert!(s.finish(held[1]));
+        assert!(!s.finish(held[1]));
+        // Everyone finishes everything; every item is done once.
+        let mut taken = 2;
+        for &i in &again[1..] {
+            taken += s.finish(i) as usize;
+        }
+        loop {
+            let b = s.take(LOCAL, 1);
+            if b.is_empty() {
+                break;
+            }
+            for i in b {
+                assert!(s.finish(i));
+                taken += 1;
+            }
+        }
+        // The rest of worker 1's batch came back through the queue, not lost.
+        for &i in &held[2..] {
+            assert!(!s.finish(i));
+        }
+        assert_eq!(taken, 100);
+        assert!(s.is_done());
+    }
+
+    #[test]
+    fn a_handed_back_item_that_finished_late_is_not_handed_out_again() {
+        let mut s = Schedule::new(3, 0);
+        s.join(1, 1);
+        s.join(2, 1);
+        let b = s.take(1, 1);
+        assert_eq!(b, vec![0]);
+        s.gone(1);
+        assert!(s.finish(0));
+        let rest: Vec<usize> = std::iter::from_fn(|| Some(s.take(2, 1)).filter(|b| !b.is_empty())).flatten().collect();
+        assert_eq!(rest, vec![1, 2]);
+    }
+
+    #[test]
+    fn calls_are_routed_by_number() {
+        // In call 3 (2 done): call 1 and 2 are over, 3 goes on, 4 waits; 0 is any call.
+        assert_eq!(route(1, Some(3), 2), Route::Over);
+        assert_eq!(route(2, Some(3), 2), Route::Over);
+        assert_eq!(route(3, Some(3), 2), Route::Forward);
+        assert_eq!(route(4, Some(3), 2), Route::Park);
+        assert_eq!(route(0, Some(3), 2), Route::Forward);
+        // Between calls: 3 is over, 4 waits for the master to reach it.
+        assert_eq!(route(3, None, 3), Route::Over);
+        assert_eq!(route(4, None, 3), Route::Park);
+        assert_eq!(route(0, None, 3), Route::Park);
+    }
+}
