@@ -39,6 +39,19 @@ impl MimeBundle {
         self
     }
 
+    /// What a program showed as `mime` (through the display markers), with a text/plain form
+    /// beside it, so that a terminal client still has something to read: Markdown as its
+    /// source, HTML as its text, an image named.
+    pub fn of_content(mime: &str, body: String) -> Self {
+        let plain = match mime {
+            "text/plain" | "text/markdown" | "text/latex" => body.clone(),
+            "text/html" => crate::html::html_text(&body),
+            other if other.starts_with("image/") => format!("({other} image)"),
+            other => format!("({other})"),
+        };
+        Self::plain(plain).with(mime, crate::markers::content_value(mime, body))
+    }
+
     pub fn text(&self) -> Option<&str> {
         self.data.get("text/plain").and_then(Value::as_str)
     }
@@ -127,5 +140,19 @@ impl OutputSink for RecordingSink {
     }
     fn clear_output(&self, wait: bool) {
         self.events.lock().unwrap().push(SinkEvent::Clear(wait));
+    }
+}
+
+#[cfg(test)]
+mod content_tests {
+    use super::*;
+
+    #[test]
+    fn shown_content_has_a_plain_form() {
+        let md = MimeBundle::of_content("text/markdown", "| a |\n|---|".into());
+        assert_eq!(md.text(), Some("| a |\n|---|"));
+        assert!(md.data.contains_key("text/markdown"));
+        assert_eq!(MimeBundle::of_content("text/html", "<b>3</b> of <i>4</i>".into()).text(), Some("3 of 4"));
+        assert_eq!(MimeBundle::of_content("image/png", "AAAA".into()).text(), Some("(image/png image)"));
     }
 }

@@ -45,6 +45,9 @@ pub fn run<T>() {
     for r in relays {
         let _ = r.join();
     }
+    // In a connected job the master's value is the job's: a worker beside it that failed
+    // cost only its items in flight, which the master gave to others.
+    let master_pod = crate::connected() && crate::pod_index() == 0;
     for (i, status) in statuses.iter().enumerate() {
         let code = match status {
             Ok(s) if s.success() => continue,
@@ -52,7 +55,9 @@ pub fn run<T>() {
             Err(_) => 1,
         };
         eprintln!("kubernel: process {i} of {procs} in this pod failed (exit code {code})");
-        std::process::exit(code);
+        if !(master_pod && i > 0) {
+            std::process::exit(code);
+        }
     }
     if crate::connected() && crate::pod_index() != 0 {
         // As in a single process: only pod 0 hands a value over.
@@ -63,7 +68,8 @@ pub fn run<T>() {
         let file = dir.join(format!("local-{i}")).join(RESULT_FILE);
         let value = match std::fs::read(&file) {
             Ok(value) => value,
-            // A worker of a connected job that its master let go early has no value; it needs none.
+            // A worker of a connected job that its master let go early (or that failed) has no
+            // value; it needs none.
             Err(_) if crate::connected() && i > 0 => b"null".to_vec(),
             Err(e) => fail(format!("process {i} left no result in {}: {e}", file.display())),
         };

@@ -8,7 +8,7 @@ for tiny tasks, all in the same run:
 - tiny-task throughput: `kubernel::pmap` of 20 000 integer squares over 2 connected pods, timed
   inside the master around the call, against Dask's `client.map` + `gather` of the same over a
   LocalCluster of 2 worker processes (1 thread each) on this machine;
-- parallel efficiency: a CPU-bound `pmap` (40 items of darts) over 1 pod and over 2 connected
+- parallel efficiency: a CPU-bound `pmap` (40 items of 25 million darts) over 1 pod and over 2 connected
   pods of one CPU each, timed inside the master;
 - recovery: a worker pod deleted during a `pmap`; the master's line says how long the worker
   had been silent when its items went to others.
@@ -100,7 +100,7 @@ let two = t.elapsed().as_secs_f64();
 let items: Vec<u64> = (0..20_000u64).collect();
 let t = std::time::Instant::now();
 let got = kubernel::pmap(items, |x| x * x);
-assert_eq!(got.len(), 20_000);
+if kubernel::rank() == 0 { assert_eq!(got.len(), 20_000); }
 20_000.0 / t.elapsed().as_secs_f64()""")
             ours.append(value("tiny"))
             theirs.extend(dask_rate(1))
@@ -109,7 +109,7 @@ assert_eq!(got.len(), 20_000);
                 # One pod alone is a master that works by itself.
                 cell(f"""%%k8s job eff{pods} --completions {pods} --connected --cpu 900m/1 --into {into}
 let t = std::time::Instant::now();
-let hits = kubernel::pmap((1..=40u64).collect(), |s| darts(s + {r}, 4_000_000));
+let hits = kubernel::pmap((1..=40u64).collect(), |s| darts(s + {r}, 25_000_000));
 (t.elapsed().as_secs_f64(), hits.iter().sum::<u64>())""")
             one_pod.append(value("p1")[0])
             two_pods.append(value("p2")[0])
@@ -129,7 +129,7 @@ let hits = kubernel::pmap((1..=40u64).collect(), |s| darts(s + {r}, 4_000_000));
             killer = threading.Thread(target=kill_worker)
             killer.start()
             text = cell("""%%k8s job recover --completions 2 --connected --cpu 500m/1
-kubernel::pmap((0..200u64).collect(), |x| { std::thread::sleep(std::time::Duration::from_millis(40)); x }).len()""")
+kubernel::pmap((0..400u64).collect(), |x| { std::thread::sleep(std::time::Duration::from_millis(40)); x }).len()""")
             stop.set()
             killer.join()
             silent = [float(s) for s in re.findall(r"silent for ([0-9.]+) s", text)]

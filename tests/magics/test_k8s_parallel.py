@@ -110,7 +110,7 @@ kubernel::pmap(items, |x| { std::thread::sleep(std::time::Duration::from_millis(
 def test_a_worker_killed_mid_pmap_costs_only_its_items(k8s_kernel, ns):
     k = k8s_kernel
     cell = """%%k8s job sturdy --completions 3 --connected --into sturdy
-kubernel::pmap((0..300u64).collect(), |x| { std::thread::sleep(std::time::Duration::from_millis(30)); x + 1 })"""
+kubernel::pmap((0..300u64).collect(), |x| { std::thread::sleep(std::time::Duration::from_millis(100)); x + 1 })"""
     killed = {}
 
     def kill_one():
@@ -127,9 +127,11 @@ kubernel::pmap((0..300u64).collect(), |x| { std::thread::sleep(std::time::Durati
 
     killer = threading.Thread(target=kill_one)
     killer.start()
-    ok(k, cell, 300)
+    text = ok(k, cell, 300)
     killer.join()
     assert killed, "a worker pod was deleted during the run"
+    # The master saw it go and gave its items to the others (about 5 s of work were left).
+    assert "[0] kubernel: rank 2 (sturdy-2) went silent" in text, text
     got = as_json(k, "sturdy")
     assert got == [x + 1 for x in range(300)]
 

@@ -7,7 +7,7 @@
 //! Panic reports on stderr are taken out of the stream and kept for the cell's error.
 
 use crossbeam_channel::{select, Receiver, Sender};
-use output::markers::{content_value, Decoder, Event};
+use output::markers::{Decoder, Event};
 use output::{MimeBundle, OutputSink, StreamName};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -208,7 +208,7 @@ impl Worker {
     fn emit_content(&mut self, mime: String, display_id: Option<String>, update: bool, body: String) {
         self.flush_all();
         let Some(sink) = self.sink() else { return };
-        let bundle = MimeBundle::new().with(&mime, content_value(&mime, body));
+        let bundle = MimeBundle::of_content(&mime, body);
         match (&display_id, update) {
             (Some(id), true) => sink.update_display(bundle, id),
             (id, _) => sink.display(bundle, id.as_deref()),

@@ -109,14 +109,17 @@ impl Server {
     }
 
     /// Waits until [`BYE_FOR`] has passed since [`Server::bye`], or less: once every other
-    /// rank of the world has been known and told, nobody is left to ask (a worker that comes
-    /// back later waits for its next master; a job's result is not held up).
+    /// rank of the world and every worker known has been told, nobody is left to ask (a
+    /// worker that comes back later waits for its next master; a job's result is not held up).
     pub fn linger(&self) {
         let at = *self.bye_at.lock().unwrap_or_else(|e| e.into_inner());
         let Some(at) = at else { return };
+        // The job's other ranks, or the workers that came (a ReplicaSet's): once all have
+        // been told, a pod that lingered would only hold its CPU.
         let others = crate::world().saturating_sub(1);
         while at.elapsed() < BYE_FOR {
-            if others > 0 && self.told.load(std::sync::atomic::Ordering::Relaxed) >= others {
+            let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).len();
+            if self.told.load(std::sync::atomic::Ordering::Relaxed) >= others.max(known) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -7,7 +7,7 @@
 //! program's `main`, as for deploy: a worker hands no value back.
 
 use super::flags::{Parsed, UsageError};
-use super::job::{master_address, master_service};
+use super::job::{master_address, master_service, refuse_theirs};
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
 use crate::k8s::build::{build_image, cell_of, resources, restricted_pod, CELL_HASH};
@@ -102,7 +102,9 @@ impl Plan for Options {
         }
         if let Some(master) = &self.master {
             // The same Service the job makes: its address is known before the job runs.
-            apply_one(&conn, &conn.kind("services").await?, Some(&ns), master_service(master)).await?;
+            let services = conn.kind("services").await?;
+            refuse_theirs(&conn, &services, &ns, &format!("{master}-master")).await?;
+            apply_one(&conn, &services, Some(&ns), master_service(master, None)).await?;
         }
         apply_one(&conn, &kind, Some(&ns), self.manifest(&built.image, &built.program.hash)).await?;
         cx.sink.stream(StreamName::Stdout, &format!("replicaset.apps/{} created in {ns}\n", self.name));

@@ -60,7 +60,9 @@ impl Row {
         self.result.is_some() || self.failure.is_some() || self.served
     }
 
-    fn line(&self, rank: usize, now: Instant) -> RankLine {
+    /// `worker`: a worker of a connected job, whose value is not the job's (its pmap results
+    /// are on the master), so the table shows none.
+    fn line(&self, rank: usize, worker: bool, now: Instant) -> RankLine {
         let state = match &self.doing {
             Some(doing) if self.state == "Running" => format!("Running: {doing}"),
             _ => self.state.clone(),
@@ -74,7 +76,7 @@ impl Row {
             progress: self.progress,
             items: self.items,
             seconds: self.started.map(|s| self.ended.unwrap_or(now).duration_since(s).as_secs_f64()),
-            result: self.result.as_ref().map(|(v, _)| short(v)).unwrap_or_default(),
+            result: self.result.as_ref().map(|(v, _)| short(v)).filter(|_| !worker).unwrap_or_default(),
         }
     }
 }
@@ -266,7 +268,9 @@ pub(super) async fn follow(conn: &Arc<Conn>, kind: &Kind, ns: &str, o: &Options,
         if done {
             // The failed pods' last lines may still be on their way: take what comes in a moment.
             if rows.iter().any(|r| r.failure.is_some()) {
-                while let Ok(Some(report)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+                // At most 2 s in all: a worker that keeps printing does not hold the cell.
+                let until = Instant::now() + Duration::from_secs(2);
+                while let Ok(Some(report)) = tokio::time::timeout(Duration::from_millis(500).min(until.saturating_duration_since(Instant::now())), rx.recv()).await {
                     ctx.handle(report, &mut rows, &mut out, sink, &mut tasks, &mut taken);
                 }
                 out.flush(sink);
@@ -301,7 +305,8 @@ pub(super) async fn follow(conn: &Arc<Conn>, kind: &Kind, ns: &str, o: &Options,
 
 fn render(name: &str, rows: &[Row], state: &str) -> MimeBundle {
     let now = Instant::now();
-    let lines: Vec<RankLine> = rows.iter().enumerate().map(|(i, r)| r.line(i, now)).collect();
+    // Rows with a host name are a connected job's.
+    let lines: Vec<RankLine> = rows.iter().enumerate().map(|(i, r)| r.line(i, i > 0 && !r.host.is_empty(), now)).collect();
     job_table(name, &lines, state)
 }
 
@@ -453,8 +458,7 @@ async fn stream_logs(conn: Arc<Conn>, ns: String, pod: String, index: usize, pro
             }
             // Each rank's displays are its own: their ids are kept apart by pod and rank.
             Some(Event::Display { mime, display_id, update, body }) => {
-                let bundle = MimeBundle::plain(if mime == "text/plain" { body.clone() } else { format!("[{rank}] ({mime})") })
-                    .with(&mime, output::markers::content_value(&mime, body));
+                let bundle = MimeBundle::of_content(&mime, body);
                 reports.push(Report::Display(bundle, display_id.map(|id| format!("{pod}-{local}-{id}")), update));
             }
             Some(Event::Clear { .. }) => reports.push(Report::Clear),

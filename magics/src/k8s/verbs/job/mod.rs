@@ -158,9 +158,14 @@ impl Plan for Options {
                 .await
                 .map_err(|e| MagicError::new("Timeout", format!("{}; try again, or choose another name", MagicError::from(e).message)))?;
         }
+        let services = conn.kind("services").await?;
         if self.connected {
+            // A Service of the same name that someone else made is not ours to take over.
+            for service in [self.name.clone(), format!("{}-master", self.name)] {
+                refuse_theirs(&conn, &services, &ns, &service).await?;
+            }
             // Before the pods: they find their master by it from their first moment.
-            apply_one(&conn, &conn.kind("services").await?, Some(&ns), master_service(&self.name)).await?;
+            apply_one(&conn, &services, Some(&ns), master_service(&self.name, None)).await?;
         }
         let mut job = self.manifest(&built.image, &built.program.hash, &built.program.lock_hash, &built.pushed.digest);
         mark_ours(&mut job, Some(&ns));
@@ -168,13 +173,8 @@ impl Plan for Options {
         let pp = PostParams { field_manager: Some(FIELD_MANAGER.to_string()), ..PostParams::default() };
         let created = conn.call(&format!("create job {}", self.name), api.create(&pp, &object)).await?;
         let uid = created.metadata.uid.clone().unwrap_or_default();
-        if self.connected {
-            // Owned by the Job: it goes when the Job goes.
-            let service = self.headless_service(&uid);
-            apply_one(&conn, &conn.kind("services").await?, Some(&ns), service).await?;
-        }
-        // From here on, a cell that stops early (an interrupt) takes its pods with it.
-        // The job, then its pods at once: not left to the garbage collector's pace.
+        // From here on, a cell that stops early (an interrupt, or an error below) takes its
+        // pods with it. The job, then its pods at once: not left to the garbage collector's pace.
         let pods_kind = conn.kind("pods").await?;
         let background = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
         let now = DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() };
@@ -182,6 +182,12 @@ impl Plan for Options {
             (api.clone(), Deletion::Named(self.name.clone(), background)),
             (api_for(&conn, &pods_kind, Some(&ns)), Deletion::Labelled(format!("{JOB_LABEL}={}", self.name), now)),
         ]);
+        if self.connected {
+            // Owned by the Job: it goes when the Job goes.
+            apply_one(&conn, &services, Some(&ns), self.headless_service(&uid)).await?;
+            // This run's rank 0 only, not a pod of the last run still going away.
+            apply_one(&conn, &services, Some(&ns), master_service(&self.name, Some(&uid))).await?;
+        }
         let outcome = follow::follow(&conn, &kind, &ns, self, &uid, sink).await;
         // A job that ended in an error (stuck, timed out) would only wait for its deadline, and
         // the workers of a connected job that ended have nobody left to serve.
@@ -203,19 +209,39 @@ pub fn master_address(job: &str) -> String {
     format!("{job}-master:{}", protocol::PMAP_PORT)
 }
 
-/// The Service of [`master_address`]: rank 0's pod, ready or not. Not owned by the job (a new
-/// Service would mean a new address); `%k8s cleanup` and the namespace take it away.
-pub fn master_service(job: &str) -> Value {
+/// The Service of [`master_address`]: rank 0's pod, ready or not (of the run with Job uid
+/// `run`, once there is one). Not owned by the job (a new Service would mean a new address);
+/// `%k8s cleanup` and the namespace take it away.
+pub fn master_service(job: &str, run: Option<&str>) -> Value {
+    let mut selector = json!({ JOB_LABEL: job, "batch.kubernetes.io/job-completion-index": "0" });
+    if let Some(uid) = run {
+        selector["batch.kubernetes.io/controller-uid"] = json!(uid);
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": { "name": format!("{job}-master"), "labels": { JOB_LABEL: job } },
         "spec": {
             "publishNotReadyAddresses": true,
-            "selector": { JOB_LABEL: job, "batch.kubernetes.io/job-completion-index": "0" },
+            "selector": selector,
             "ports": [{ "name": "pmap", "port": protocol::PMAP_PORT, "protocol": "TCP" }]
         }
     })
+}
+
+/// Refuses a Service `name` that exists and was not made by kubernel.
+pub async fn refuse_theirs(conn: &crate::k8s::cluster::Conn, kind: &crate::k8s::cluster::Kind, ns: &str, name: &str) -> Result<(), MagicError> {
+    let api = api_for(conn, kind, Some(ns));
+    if let Some(existing) = conn.call(&format!("get services {name}"), api.get_opt(name)).await? {
+        let ours = existing.metadata.labels.as_ref().and_then(|l| l.get(MANAGED_BY.0)).is_some_and(|m| m == MANAGED_BY.1);
+        if !ours {
+            return Err(MagicError::new(
+                "AlreadyExists",
+                format!("service/{name} already exists in {ns}, made by someone else; a connected job needs that name: choose another job name"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Options {
@@ -264,7 +290,8 @@ impl Options {
                 "maxFailedIndexes": self.completions,
                 "podFailurePolicy": { "rules": [
                     { "action": "FailIndex", "onExitCodes": { "containerName": CONTAINER, "operator": "In", "values": [101] } },
-                    // A pod deleted or evicted is replaced without using up its index's retry.
+                    // A pod evicted or preempted is replaced without using up its index's retry
+                    // (a pod deleted by hand uses it: the API server marks no disruption).
                     { "action": "Ignore", "onPodConditions": [{ "type": "DisruptionTarget" }] }
                 ]},
                 // Nothing runs on for ever if the kernel dies.
@@ -344,7 +371,8 @@ mod tests {
         let env = spec["containers"][0]["env"].as_array().unwrap();
         let value = |n: &str| env.iter().find(|e| e["name"] == n).map(|e| e["value"].clone());
         assert_eq!(value(protocol::MASTER_ENV), Some(json!("sq-master:5555")));
-        let master = master_service("sq");
+        let master = master_service("sq", Some("u"));
+        assert_eq!(master["spec"]["selector"]["batch.kubernetes.io/controller-uid"], "u");
         assert_eq!(master["spec"]["selector"]["batch.kubernetes.io/job-completion-index"], "0");
         assert_eq!(value(protocol::PROCS_ENV), Some(json!("2")));
         assert_eq!(value(protocol::CONNECTED_ENV), Some(json!("1")));

@@ -34,7 +34,7 @@ pub(super) async fn finish(
     if o.connected {
         let lost: Vec<String> = rows.iter().enumerate().skip(1).filter(|(_, r)| r.failure.is_some()).map(|(i, _)| i.to_string()).collect();
         if failed.is_empty() && !lost.is_empty() {
-            cx.sink.stream(StreamName::Stderr, &format!("note: worker {many} {} failed; the master handed their items to others\n", lost.join(", ")));
+            cx.sink.stream(StreamName::Stderr, &format!("note: worker {many} {} failed; the master's result is whole (pmap gives a lost worker's items to others)\n", lost.join(", ")));
         }
     }
     if !failed.is_empty() {
