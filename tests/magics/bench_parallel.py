@@ -100,7 +100,7 @@ let two = t.elapsed().as_secs_f64();
 let items: Vec<u64> = (0..20_000u64).collect();
 let t = std::time::Instant::now();
 let got = kubernel::pmap(items, |x| x * x);
-if kubernel::rank() == 0 { assert_eq!(got.len(), 20_000); }
+if kubernel::rank() == 0 {{ assert_eq!(got.len(), 20_000); }}
 20_000.0 / t.elapsed().as_secs_f64()""")
             ours.append(value("tiny"))
             theirs.extend(dask_rate(1))

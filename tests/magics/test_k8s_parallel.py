@@ -14,6 +14,7 @@ import pytest
 from conftest import kubectl
 from test_k8s_apps import ok as apps_ok
 from test_k8s_class import failed, ok
+from test_k8s_job import job_pods
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -23,11 +24,6 @@ def ns(k8s_kernel, namespace):
     kubectl("create", "namespace", namespace)
     ok(k8s_kernel, f"%k8s use namespace {namespace}")
     return namespace
-
-
-def job_pods(ns: str, name: str) -> list[str]:
-    out = kubectl("-n", ns, "get", "pods", "-l", f"kubernel.io/job={name}", "-o", "jsonpath={.items[*].metadata.name}").stdout
-    return out.split()
 
 
 def as_json(k, var: str):

@@ -2,7 +2,6 @@
 //! lines, progress, pmap items, states and displays, per process with `--procs`), results
 //! taken by exec as each rank announces one, and one live table over it all.
 
-use super::results::parse_indexes;
 use super::{Options, CONTAINER, WORKERS_GRACE};
 use crate::framework::registry::MagicError;
 use crate::k8s::build::PROGRAM_PATH;
@@ -498,6 +497,17 @@ async fn take_result(conn: Arc<Conn>, ns: String, pod: String, index: usize, rea
     let _ = tx.send(Report::Result(index, result, ready.type_name));
 }
 
+/// `1,3-5` → 1, 3, 4, 5 (the Job's failedIndexes).
+fn parse_indexes(text: &str) -> Vec<usize> {
+    text.split(',')
+        .filter_map(|part| match part.split_once('-') {
+            Some((a, b)) => Some((a.trim().parse().ok()?..=b.trim().parse().ok()?).collect::<Vec<usize>>()),
+            None => part.trim().parse().ok().map(|i| vec![i]),
+        })
+        .flatten()
+        .collect()
+}
+
 /// A result in a table cell: its JSON, cut at 60 characters.
 fn short(v: &Value) -> String {
     let text = v.to_string();
@@ -510,5 +520,16 @@ struct Tasks(Vec<tokio::task::JoinHandle<()>>);
 impl Drop for Tasks {
     fn drop(&mut self) {
         self.0.iter().for_each(|t| t.abort());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_indexes_as_the_job_writes_them() {
+        assert_eq!(parse_indexes("1,3-5"), vec![1, 3, 4, 5]);
+        assert_eq!(parse_indexes(""), Vec::<usize>::new());
     }
 }

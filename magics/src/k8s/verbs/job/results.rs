@@ -145,16 +145,6 @@ pub fn notebook_type(type_name: &str) -> String {
     out.replace("&'static str", "String").replace("&str", "String")
 }
 
-/// `1,3-5` → 1, 3, 4, 5 (the Job's failedIndexes).
-pub(super) fn parse_indexes(text: &str) -> Vec<usize> {
-    text.split(',')
-        .filter_map(|part| match part.split_once('-') {
-            Some((a, b)) => Some((a.trim().parse().ok()?..=b.trim().parse().ok()?).collect::<Vec<usize>>()),
-            None => part.trim().parse().ok().map(|i| vec![i]),
-        })
-        .flatten()
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {
@@ -173,8 +163,6 @@ mod tests {
 
     #[test]
     fn failed_indexes_and_panics() {
-        assert_eq!(parse_indexes("1,3-5"), vec![1, 3, 4, 5]);
-        assert_eq!(parse_indexes(""), Vec::<usize>::new());
         let tail = "working\nthread 'main' panicked at src/main.rs:9:1:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace";
         assert_eq!(panic_message(tail).unwrap(), ("src/main.rs:9:1".to_string(), "boom".to_string()));
     }
