@@ -56,11 +56,11 @@ pub fn job_table(name: &str, rows: &[RankLine], state: &str) -> MimeBundle {
     if rows.len() > 1 {
         let succeeded = rows.iter().filter(|r| r.state == "Succeeded").count();
         let longest = rows.iter().filter_map(|r| r.seconds).fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
-        let mut c = vec!["total".to_string(), format!("{} pods", distinct(rows.iter().map(|r| r.pod.as_str())))];
+        let mut c = vec!["total".to_string(), counted(distinct(rows.iter().map(|r| r.pod.as_str())), "pod")];
         if with_host {
             c.push(String::new());
         }
-        c.extend([format!("{} nodes", distinct(rows.iter().map(|r| r.node.as_str()))), format!("{succeeded} of {} succeeded", rows.len()), String::new()]);
+        c.extend([counted(distinct(rows.iter().map(|r| r.node.as_str())), "node"), format!("{succeeded} of {} succeeded", rows.len()), String::new()]);
         if with_items {
             let items: u64 = rows.iter().filter_map(|r| r.items.map(|(d, _)| d)).sum();
             c.push(items.to_string());
@@ -97,6 +97,11 @@ pub fn job_table(name: &str, rows: &[RankLine], state: &str) -> MimeBundle {
     }
     html.push_str(&format!("</tbody></table><div><i>job {}: {}</i></div>", escape_html(name), escape_html(state)));
     MimeBundle::plain(text).with("text/html", html)
+}
+
+/// `1 node`, `3 nodes`.
+fn counted(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 fn distinct<'a>(names: impl Iterator<Item = &'a str>) -> usize {
@@ -175,7 +180,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("RANK") && lines[0].contains("ITEMS/S"), "{text}");
         assert!(lines[1].contains("sq-0-x") && lines[1].contains("600") && lines[1].contains("300"), "{text}");
-        assert!(lines[3].starts_with("total") && lines[3].contains("1000") && lines[3].contains("500") && lines[3].contains("1 of 2 succeeded"), "{text}");
+        assert!(lines[3].starts_with("total") && lines[3].contains("1000") && lines[3].contains("500") && lines[3].contains("1 of 2 succeeded") && lines[3].contains("1 node "), "{text}");
         assert!(text.ends_with("job sq: running\n"));
         // Without pmap items there are no item columns, and a lone rank has no totals.
         let one = job_table("sq", &[row(0, "Running", None)], "running").text().unwrap().to_string();
