@@ -94,20 +94,22 @@ def test_the_cap_from_the_environment_counts_displays_and_each_cell(tmp_path: Pa
         note = final_note(msgs)
         assert (note["cap"], note["left"]) == ("2 kB", "3 kB"), note[0]
 
-        # A display is counted too, and one that does not fit is left out whole.
+        # A display is counted too (all its forms: the HTML and the text kubernel adds for
+        # terminal clients, 3 kB each), and one that does not fit is left out whole.
         html = "<b>" + "x" * 3000 + "</b>"
         reply, msgs = k.execute(
             f'println!("KUBERNEL_BEGIN_CONTENT text/html\\n{html}\\nKUBERNEL_END_CONTENT");'
         )
         assert reply["content"]["status"] == "ok", describe(reply, msgs)
         assert of_type(msgs, "display_data") == [], "a display past the cap was sent"
-        assert final_note(msgs)["left"] == "3 kB"
+        assert final_note(msgs)["left"] == "6 kB"
 
         # A new cell starts from nothing; a small display fits.
         reply, msgs = k.execute(
             'println!("KUBERNEL_BEGIN_CONTENT text/html\\n<b>small</b>\\nKUBERNEL_END_CONTENT");'
         )
         assert [m["content"]["data"]["text/html"] for m in of_type(msgs, "display_data")] == ["<b>small</b>"]
+        assert [m["content"]["data"]["text/plain"] for m in of_type(msgs, "display_data")] == ["small"]
         assert stream_text(msgs, "stderr") == "", describe(reply, msgs)
     finally:
         k.close()
