@@ -11,6 +11,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("runtime/src/lib.rs", include_str!("../../runtime/src/lib.rs")),
     ("runtime/src/display.rs", include_str!("../../runtime/src/display.rs")),
     ("runtime/src/job.rs", include_str!("../../runtime/src/job.rs")),
+    ("runtime/src/hand_over.rs", include_str!("../../runtime/src/hand_over.rs")),
     ("runtime/src/protocol.rs", include_str!("../../runtime/src/protocol.rs")),
     ("runtime/src/launch.rs", include_str!("../../runtime/src/launch.rs")),
     ("runtime/src/pmap/mod.rs", include_str!("../../runtime/src/pmap/mod.rs")),

@@ -7,11 +7,10 @@
 //! hands anything over (the other pods' pmap results are on rank 0), and rank 0 lets the
 //! workers go at the end.
 
-use crate::protocol::{self, HAND_OVER_ARG, LOCAL_RANK_ENV, RESULT_FILE, TAKEN_FILE};
+use crate::hand_over::{announce, hand_over, keep};
+use crate::protocol::{self, HAND_OVER_ARG, LOCAL_RANK_ENV};
 use serde::Serialize;
 use std::io::Write;
-use std::path::Path;
-use std::time::{Duration, Instant};
 
 pub fn main<T: Serialize>(body: impl FnOnce() -> T) {
     if std::env::args().nth(1).as_deref() == Some(HAND_OVER_ARG) {
@@ -66,40 +65,4 @@ pub fn main<T: Serialize>(body: impl FnOnce() -> T) {
     if master {
         crate::pmap::shutdown();
     }
-}
-
-/// Writes the result where the hand-over finds it (whole, or not at all).
-pub(crate) fn keep(dir: &Path, json: &[u8]) {
-    let written = std::fs::create_dir_all(dir)
-        .and_then(|_| std::fs::write(dir.join("result.part"), json))
-        .and_then(|_| std::fs::rename(dir.join("result.part"), dir.join(RESULT_FILE)));
-    if let Err(e) = written {
-        eprintln!("kubernel: cannot keep the result in {}: {e}", dir.display());
-        std::process::exit(2);
-    }
-}
-
-/// Tells the kernel the result is ready, and waits until it has taken it.
-pub(crate) fn announce(dir: &Path, bytes: usize, type_name: &str) {
-    println!("{}", protocol::result_line(bytes, type_name));
-    let _ = std::io::stdout().flush();
-    // The pod stays until the kernel has taken the result (or gives up: the kernel may be gone).
-    let limit = std::env::var(protocol::HAND_OVER_TIMEOUT_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(600);
-    let started = Instant::now();
-    while !dir.join(TAKEN_FILE).exists() {
-        if started.elapsed() > Duration::from_secs(limit) {
-            eprintln!("kubernel: nobody took the result within {limit} s; ending without handing it over");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn hand_over() -> std::io::Result<()> {
-    let dir = &protocol::result_dir();
-    let data = std::fs::read(dir.join(RESULT_FILE))?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(&data)?;
-    out.flush()?;
-    std::fs::write(dir.join(TAKEN_FILE), b"")
 }

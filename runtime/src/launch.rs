@@ -79,8 +79,8 @@ pub fn run<T>() {
         array.extend_from_slice(&value);
     }
     array.push(b']');
-    crate::job::keep(&dir, &array);
-    crate::job::announce(&dir, array.len(), std::any::type_name::<T>());
+    crate::hand_over::keep(&dir, &array);
+    crate::hand_over::announce(&dir, array.len(), std::any::type_name::<T>());
 }
 
 /// Copies a child's lines to `to`, each marked with its local rank.

@@ -15,6 +15,7 @@
 pub mod display;
 #[doc(hidden)]
 pub mod job;
+mod hand_over;
 mod launch;
 pub mod pmap;
 pub mod protocol;

@@ -14,16 +14,9 @@ import pytest
 from conftest import kubectl
 from test_k8s_apps import ok as apps_ok
 from test_k8s_class import failed, ok
-from test_k8s_job import job_pods
+from test_k8s_job import job_pods, ns  # noqa: F401 (ns: the module's own namespace, a fixture)
 
 pytestmark = pytest.mark.timeout(420)
-
-
-@pytest.fixture(scope="module")
-def ns(k8s_kernel, namespace):
-    kubectl("create", "namespace", namespace)
-    ok(k8s_kernel, f"%k8s use namespace {namespace}")
-    return namespace
 
 
 def as_json(k, var: str):

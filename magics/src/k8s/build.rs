@@ -41,6 +41,18 @@ pub fn resources(cpu: &Option<String>, memory: &Option<String>) -> Value {
     resources
 }
 
+/// The environment through which a program learns the CPUs its pod may use (the downward
+/// API): without a CPU limit a pod sees every core, so the request is its share. Rayon's
+/// count is the request in whole CPUs, rounded up (0, no request, lets the program decide).
+pub fn cpu_env(container: &str) -> Vec<Value> {
+    let field = |resource: &str, divisor: &str| json!({ "resourceFieldRef": { "containerName": container, "resource": resource, "divisor": divisor } });
+    vec![
+        json!({ "name": kubernel::protocol::CPU_REQUEST_ENV, "valueFrom": field("requests.cpu", "1m") }),
+        json!({ "name": kubernel::protocol::CPU_LIMIT_ENV, "valueFrom": field("limits.cpu", "1m") }),
+        json!({ "name": "RAYON_NUM_THREADS", "valueFrom": field("requests.cpu", "1") }),
+    ]
+}
+
 /// `100m` → a request only; `100m/500m` → request and limit.
 fn request_and_limit(text: &Option<String>) -> (Option<String>, Option<String>) {
     match text.as_deref() {

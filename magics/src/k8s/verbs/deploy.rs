@@ -64,9 +64,6 @@ impl Verb for Deploy {
         if !has_body {
             return Err(p.usage("deploy runs the Rust code in the cell's body as a program: write %%k8s deploy NAME, then the code below it"));
         }
-        if p.has("--no-wait") && p.has("--timeout") {
-            return Err(p.usage("--timeout is how long to wait; it does not go with --no-wait"));
-        }
         plan(Options {
             name: name.clone(),
             replicas: p.number("--replicas").unwrap_or(1),
@@ -76,7 +73,7 @@ impl Verb for Deploy {
             memory: p.text("--memory"),
             base: p.text("--image"),
             registry: p.text("--registry"),
-            wait: (!p.has("--no-wait")).then(|| p.duration("--timeout").unwrap_or(DEFAULT_TIMEOUT)),
+            wait: p.wait(DEFAULT_TIMEOUT)?,
             overwrite: p.has("--overwrite"),
             scope: p.scope(),
         })

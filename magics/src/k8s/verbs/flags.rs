@@ -207,6 +207,16 @@ impl Parsed {
         }
     }
 
+    /// How long to wait for what the verb started: `--timeout`, or `default`; None with
+    /// `--no-wait` (the two together are refused).
+    pub fn wait(&self, default: Duration) -> Result<Option<Duration>, UsageError> {
+        match (self.has("--no-wait"), self.duration("--timeout")) {
+            (true, Some(_)) => Err(self.usage("--timeout is how long to wait; it does not go with --no-wait")),
+            (true, None) => Ok(None),
+            (false, timeout) => Ok(Some(timeout.unwrap_or(default))),
+        }
+    }
+
     /// Where the command goes: -n, --context and --kubeconfig.
     pub fn scope(&self) -> crate::k8s::cluster::Scope {
         crate::k8s::cluster::Scope {

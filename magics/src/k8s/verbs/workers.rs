@@ -7,10 +7,10 @@
 //! program's `main`, as for deploy: a worker hands no value back.
 
 use super::flags::{Parsed, UsageError};
-use super::job::{master_address, master_service, refuse_theirs};
+use super::job::{master_service, refuse_theirs, worker_env};
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::build::{build_image, cell_of, resources, restricted_pod, CELL_HASH};
+use crate::k8s::build::{build_image, cell_of, cpu_env, resources, restricted_pod, CELL_HASH};
 use crate::k8s::cluster::objects::{api_for, apply_one, MANAGED_BY};
 use crate::k8s::cluster::Scope;
 use crate::k8s::view::{name_of, LiveLine};
@@ -19,7 +19,6 @@ use crate::k8s::watch::pod_health::{first_failure, StuckSince};
 use crate::k8s::watch::{Wake, Watch};
 use kube::api::{DeleteParams, PropagationPolicy};
 use kube::runtime::watcher::Config;
-use kubernel::protocol;
 use output::{escape_html, MimeBundle, StreamName};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -65,9 +64,6 @@ impl Verb for Workers {
         if !has_body {
             return Err(p.usage("workers run the Rust code in the cell's body: write %%k8s workers NAME, then the code below it (kubernel::serve(f), say)"));
         }
-        if p.has("--no-wait") && p.has("--timeout") {
-            return Err(p.usage("--timeout is how long to wait; it does not go with --no-wait"));
-        }
         plan(Options {
             name: name.clone(),
             replicas: p.number("--replicas").unwrap_or(1),
@@ -76,7 +72,7 @@ impl Verb for Workers {
             memory: p.text("--memory"),
             base: p.text("--image"),
             registry: p.text("--registry"),
-            wait: (!p.has("--no-wait")).then(|| p.duration("--timeout").unwrap_or(DEFAULT_TIMEOUT)),
+            wait: p.wait(DEFAULT_TIMEOUT)?,
             scope: p.scope(),
         })
     }
@@ -115,15 +111,9 @@ impl Plan for Options {
 
 impl Options {
     fn manifest(&self, image: &str, cell_hash: &str) -> Value {
-        let field = |resource: &str, divisor: &str| json!({ "resourceFieldRef": { "containerName": CONTAINER, "resource": resource, "divisor": divisor } });
-        let mut env = vec![
-            json!({ "name": protocol::CPU_REQUEST_ENV, "valueFrom": field("requests.cpu", "1m") }),
-            json!({ "name": protocol::CPU_LIMIT_ENV, "valueFrom": field("limits.cpu", "1m") }),
-            json!({ "name": "RAYON_NUM_THREADS", "valueFrom": field("requests.cpu", "1") }),
-        ];
+        let mut env = cpu_env(CONTAINER);
         if let Some(master) = &self.master {
-            env.push(json!({ "name": protocol::CONNECTED_ENV, "value": "1" }));
-            env.push(json!({ "name": protocol::MASTER_ENV, "value": master_address(master) }));
+            env.extend(worker_env(master));
         }
         let container = json!({ "name": CONTAINER, "image": image, "env": env, "resources": resources(&self.cpu, &self.memory) });
         let mut spec = restricted_pod(container);
@@ -195,6 +185,7 @@ impl Options {
 mod tests {
     use super::super::tests::refused;
     use super::*;
+    use kubernel::protocol;
 
     #[test]
     fn workers_lines() {

@@ -19,7 +19,7 @@ pub use results::notebook_type;
 use super::flags::{Parsed, UsageError};
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::build::{build_image, cell_of, resources, restricted_pod, CELL_HASH, IMAGE_DIGEST, LOCK_HASH};
+use crate::k8s::build::{build_image, cell_of, cpu_env, resources, restricted_pod, CELL_HASH, IMAGE_DIGEST, LOCK_HASH};
 use crate::k8s::cluster::objects::{api_for, apply_one, mark_ours, session_id, DeleteOnDrop, Deletion, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
 use crate::k8s::cluster::Scope;
 use crate::k8s::watch::gone::until_name_gone;
@@ -209,6 +209,12 @@ pub fn master_address(job: &str) -> String {
     format!("{job}-master:{}", protocol::PMAP_PORT)
 }
 
+/// What makes a program's processes workers of connected job `job` (its own pods, or a
+/// ReplicaSet's with `--master job`).
+pub fn worker_env(job: &str) -> [Value; 2] {
+    [json!({ "name": protocol::CONNECTED_ENV, "value": "1" }), json!({ "name": protocol::MASTER_ENV, "value": master_address(job) })]
+}
+
 /// The Service of [`master_address`]: rank 0's pod, ready or not (of the run with Job uid
 /// `run`, once there is one). Not owned by the job (a new Service would mean a new address);
 /// `%k8s cleanup` and the namespace take it away.
@@ -247,23 +253,17 @@ pub async fn refuse_theirs(conn: &crate::k8s::cluster::Conn, kind: &crate::k8s::
 impl Options {
     fn manifest(&self, image: &str, cell_hash: &str, lock_hash: &str, digest: &str) -> Value {
         let name = &self.name;
-        let field = |resource: &str, divisor: &str| json!({ "resourceFieldRef": { "containerName": CONTAINER, "resource": resource, "divisor": divisor } });
         let mut env = vec![
             json!({ "name": protocol::WORLD_ENV, "value": self.completions.to_string() }),
             json!({ "name": protocol::HAND_OVER_TIMEOUT_ENV, "value": HAND_OVER_TIMEOUT.as_secs().to_string() }),
             json!({ "name": protocol::JOB_ENV, "value": name }),
-            // Without a CPU limit a pod sees every core: its request is its share.
-            json!({ "name": protocol::CPU_REQUEST_ENV, "valueFrom": field("requests.cpu", "1m") }),
-            json!({ "name": protocol::CPU_LIMIT_ENV, "valueFrom": field("limits.cpu", "1m") }),
-            // Whole CPUs, rounded up; 0 (no request) lets the program decide.
-            json!({ "name": "RAYON_NUM_THREADS", "valueFrom": field("requests.cpu", "1") }),
         ];
+        env.extend(cpu_env(CONTAINER));
         if self.procs > 1 {
             env.push(json!({ "name": protocol::PROCS_ENV, "value": self.procs.to_string() }));
         }
         if self.connected {
-            env.push(json!({ "name": protocol::CONNECTED_ENV, "value": "1" }));
-            env.push(json!({ "name": protocol::MASTER_ENV, "value": master_address(name) }));
+            env.extend(worker_env(name));
         }
         let container = json!({ "name": CONTAINER, "image": image, "env": env, "resources": resources(&self.cpu, &self.memory) });
         let mut spec = restricted_pod(container);

@@ -82,11 +82,8 @@ impl Verb for Run {
         &ABOUT
     }
     fn plan(&self, p: Parsed, _body: bool) -> Result<Box<dyn Planned>, UsageError> {
-        let no_wait = p.has("--no-wait");
-        let timeout = p.duration("--timeout");
-        if no_wait && timeout.is_some() {
-            return Err(p.usage("--timeout is how long to wait; it does not go with --no-wait"));
-        }
+        p.wait(Duration::ZERO)?;
+        let (no_wait, timeout) = (p.has("--no-wait"), p.duration("--timeout"));
         if p.positional.len() != 1 {
             return Err(p.usage("write run NAME --image IMAGE [--port P] [--replicas N] [-- COMMAND ARGS]"));
         }
