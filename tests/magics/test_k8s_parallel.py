@@ -108,7 +108,11 @@ kubernel::pmap((0..300u64).collect(), |x| { std::thread::sleep(std::time::Durati
             pods = json.loads(kubectl("-n", ns, "get", "pods", "-l", "kubernel.io/job=sturdy", "-o", "json").stdout)["items"]
             for p in pods:
                 if p["metadata"]["annotations"].get("batch.kubernetes.io/job-completion-index") == "2" and p["status"].get("phase") == "Running":
-                    time.sleep(2)  # well into the run
+                    # Killed once it has joined the master and works (its items line), not
+                    # before: a worker the master never knew is not one whose items it recovers.
+                    logs = kubectl("-n", ns, "logs", p["metadata"]["name"], check=False).stdout
+                    if "KUBERNEL_ITEMS" not in logs:
+                        continue
                     kubectl("-n", ns, "delete", "pod", p["metadata"]["name"], "--grace-period=0", "--wait=false")
                     killed["pod"] = p["metadata"]["name"]
                     return
