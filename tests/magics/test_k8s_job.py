@@ -142,24 +142,32 @@ def test_a_10_mb_result_arrives_whole(k8s_kernel, ns):
     assert ok(k, "big[0].len()").strip() == str(10 << 20)
 
 
-def test_interrupt_leaves_no_pod(k8s_kernel, ns):
-    k = k8s_kernel
-    msg_id = k.kc.execute("%%k8s job sleepy --completions 2\nstd::thread::sleep(std::time::Duration::from_secs(600));\n0")
-    deadline = time.monotonic() + 120
+def interrupt_when_running(k, ns: str, name: str, cell: str, pods: int, start: float, settle: float = 0, reply_within: float = 20) -> None:
+    """Runs a job cell, interrupts it once its pods run (and `settle` seconds more), and checks
+    that the cell ends in an error and the job's pods are gone within seconds."""
+    msg_id = k.kc.execute(cell)
+    deadline = time.monotonic() + start
+    phases: list[str] = []
     while time.monotonic() < deadline:
-        phases = kubectl("-n", ns, "get", "pods", "-l", "kubernel.io/job=sleepy", "-o", "jsonpath={.items[*].status.phase}").stdout.split()
-        if phases.count("Running") == 2:
+        phases = kubectl("-n", ns, "get", "pods", "-l", f"kubernel.io/job={name}", "-o", "jsonpath={.items[*].status.phase}").stdout.split()
+        if phases.count("Running") == pods:
             break
         time.sleep(0.5)
-    assert phases.count("Running") == 2, phases
+    assert phases.count("Running") == pods, phases
+    time.sleep(settle)
     k.km.interrupt_kernel()
-    reply = k.reply(msg_id, timeout=20)
+    reply = k.reply(msg_id, timeout=reply_within)
     k.wait_idle(msg_id)
     assert reply["content"]["status"] == "error", reply
     deadline = time.monotonic() + 20
-    while job_pods(ns, "sleepy") and time.monotonic() < deadline:
+    while job_pods(ns, name) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert job_pods(ns, "sleepy") == [], "the interrupted job's pods are gone within seconds"
+    assert job_pods(ns, name) == [], "the interrupted job's pods are gone within seconds"
+
+
+def test_interrupt_leaves_no_pod(k8s_kernel, ns):
+    k = k8s_kernel
+    interrupt_when_running(k, ns, "sleepy", "%%k8s job sleepy --completions 2\nstd::thread::sleep(std::time::Duration::from_secs(600));\n0", 2, start=120)
     assert kubectl("-n", ns, "get", "job", "sleepy", check=False).returncode != 0
     assert ok(k, "1 + 1").strip() == "2", "the kernel keeps serving"
 

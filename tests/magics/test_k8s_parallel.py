@@ -14,7 +14,7 @@ import pytest
 from conftest import kubectl
 from test_k8s_apps import ok as apps_ok
 from test_k8s_class import failed, ok
-from test_k8s_job import job_pods, ns  # noqa: F401 (ns: the module's own namespace, a fixture)
+from test_k8s_job import interrupt_when_running, job_pods, ns  # noqa: F401 (ns: the module's own namespace, a fixture)
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -151,24 +151,8 @@ std::fs::read_dir("/tmp").unwrap().filter(|e| e.as_ref().unwrap().file_name().to
 
 def test_interrupt_during_pmap_leaves_no_pod(k8s_kernel, ns):
     k = k8s_kernel
-    msg_id = k.kc.execute("%%k8s job endless --completions 2 --connected\nkubernel::pmap((0..100000u64).collect(), |x| { std::thread::sleep(std::time::Duration::from_millis(50)); x })")
-    deadline = time.monotonic() + 200
-    phases: list[str] = []
-    while time.monotonic() < deadline:
-        phases = kubectl("-n", ns, "get", "pods", "-l", "kubernel.io/job=endless", "-o", "jsonpath={.items[*].status.phase}").stdout.split()
-        if phases.count("Running") == 2:
-            break
-        time.sleep(0.5)
-    assert phases.count("Running") == 2, phases
-    time.sleep(2)
-    k.km.interrupt_kernel()
-    reply = k.reply(msg_id, timeout=30)
-    k.wait_idle(msg_id)
-    assert reply["content"]["status"] == "error", reply
-    deadline = time.monotonic() + 20
-    while job_pods(ns, "endless") and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert job_pods(ns, "endless") == []
+    cell = "%%k8s job endless --completions 2 --connected\nkubernel::pmap((0..100000u64).collect(), |x| { std::thread::sleep(std::time::Duration::from_millis(50)); x })"
+    interrupt_when_running(k, ns, "endless", cell, 2, start=200, settle=2, reply_within=30)
     assert ok(k, "1 + 1").strip() == "2"
 
 
