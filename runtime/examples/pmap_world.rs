@@ -3,7 +3,7 @@
 //! `0..PMAP_ITEMS` (default 1000), `PMAP_CALLS` times (default 1), each item taking
 //! `PMAP_SLEEP_MS` (default 0); with `PMAP_PANIC_ON_WORKERS=1` the function panics on every
 //! rank but 0; `PMAP_START_AFTER_MS` waits before the first call (so that workers have
-//! joined); `PMAP_SERVE=1` makes it a long-lived worker (`serve`) instead. It prints one `PMAP` line per call (with items/s) and, on the master, the
+//! joined); `PMAP_SERVE=1` makes it a long-lived worker (`serve`) instead; `PMAP_UNSENDABLE=1` maps items that cannot be sent as JSON. It prints one `PMAP` line per call (with items/s) and, on the master, the
 //! results as JSON; its value is (rank, world, results of the last call).
 
 use std::time::{Duration, Instant};
@@ -24,6 +24,18 @@ fn main() {
             std::thread::sleep(Duration::from_millis(sleep));
             x * x
         });
+    }
+    if var("PMAP_UNSENDABLE", 0) == 1 {
+        // Items that serde_json cannot write (a map with keys that are not strings): fine on the
+        // master's own threads, not sendable to a worker.
+        kubernel::job::main(|| {
+            let items: Vec<std::collections::HashMap<Vec<u8>, u8>> = (0..1000u32).map(|i| [(vec![i as u8], 1u8)].into()).collect();
+            kubernel::pmap(items, |m| {
+                std::thread::sleep(Duration::from_millis(5));
+                m.len()
+            })
+            .len()
+        })
     }
     kubernel::job::main(|| {
         let (n, calls, sleep) = (var("PMAP_ITEMS", 1000), var("PMAP_CALLS", 1), var("PMAP_SLEEP_MS", 0));

@@ -47,6 +47,14 @@ pub fn pmap_port() -> u16 {
     std::env::var(PMAP_PORT_ENV).ok().and_then(|p| p.trim().parse().ok()).unwrap_or(PMAP_PORT)
 }
 
+/// A secret the master and its workers share (from a Secret of the job's): the master takes
+/// work and results only from workers that say it. Unset: anyone on the network may join.
+pub const PMAP_TOKEN_ENV: &str = "KUBERNEL_PMAP_TOKEN";
+
+pub fn pmap_token() -> String {
+    std::env::var(PMAP_TOKEN_ENV).unwrap_or_default().trim().to_string()
+}
+
 /// The master's `host:port`: [`MASTER_ENV`], else this machine.
 pub fn master() -> String {
     std::env::var(MASTER_ENV).ok().filter(|m| !m.trim().is_empty()).map(|m| m.trim().to_string()).unwrap_or_else(|| format!("127.0.0.1:{}", pmap_port()))

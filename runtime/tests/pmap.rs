@@ -169,6 +169,51 @@ fn a_killed_worker_s_items_are_done_by_the_others() {
 }
 
 #[test]
+fn a_batch_lost_on_the_way_is_handed_out_again() {
+    let (port, dir) = (free_port(), temp_dir("lost"));
+    let env = [("PMAP_ITEMS", "3000"), ("PMAP_SLEEP_MS", "2"), ("PMAP_START_AFTER_MS", "0")];
+    let master = pod(port, 0, 2, &dir, &env);
+    let worker = pod(port, 1, 2, &dir, &[env[0], env[1], env[2], ("KUBERNEL_PMAP_LOSE_FIRST_BATCH", "1")]);
+    let master = master.wait(Duration::from_secs(60));
+    ok("the master", &master);
+    ok("the worker", &worker.wait(Duration::from_secs(30)));
+    // Every result, though the worker never saw its first batch and kept beating.
+    assert_eq!(results(&master.1, 1), squares(3000));
+}
+
+#[test]
+fn only_workers_that_know_the_jobs_secret_are_heard() {
+    let (port, dir) = (free_port(), temp_dir("token"));
+    let env = [("PMAP_ITEMS", "1000"), ("PMAP_SLEEP_MS", "2"), ("PMAP_START_AFTER_MS", "1000")];
+    let with = |token: &'static str| [env[0], env[1], env[2], ("KUBERNEL_PMAP_TOKEN", token)];
+    let master = pod(port, 0, 3, &dir, &with("right"));
+    let member = pod(port, 1, 3, &dir, &with("right"));
+    let stranger = pod(port, 2, 3, &dir, &with("wrong"));
+    let master = master.wait(Duration::from_secs(60));
+    ok("the master", &master);
+    assert_eq!(results(&master.1, 1), squares(1000));
+    let member = member.wait(Duration::from_secs(30));
+    ok("the worker with the secret", &member);
+    assert!(items_done(&member.1) > 0, "{}", member.1);
+    // Never answered: it did nothing and gives the master up.
+    let stranger = stranger.wait(Duration::from_secs(30));
+    assert_eq!(items_done(&stranger.1), 0, "{}", stranger.1);
+    assert!(!stranger.0.success() && stranger.2.contains("lost the master"), "{:?} {}", stranger.0, stranger.2);
+}
+
+#[test]
+fn an_item_that_cannot_be_sent_fails_the_call_without_hanging() {
+    let (port, dir) = (free_port(), temp_dir("unsendable"));
+    let env = [("PMAP_UNSENDABLE", "1")];
+    let master = pod(port, 0, 2, &dir, &env);
+    let worker = pod(port, 1, 2, &dir, &env);
+    let (status, _, err) = master.wait(Duration::from_secs(60));
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("cannot be sent to a worker as JSON"), "{err}");
+    let _ = worker.wait(Duration::from_secs(30));
+}
+
+#[test]
 fn workers_started_before_the_master_join_it() {
     let (port, dir) = (free_port(), temp_dir("early"));
     let env = [("PMAP_ITEMS", "1000"), ("PMAP_SLEEP_MS", "1")];

@@ -161,7 +161,14 @@ fn coordinate<T: Serialize, R: DeserializeOwned>(c: &Call<T, R>, call: u64, serv
                     *asking = (*asking + left).min(most);
                 }
             }
-            Event::Results { indexes, payloads } => {
+            Event::Holding { worker, indexes } => {
+                let holding = indexes.into_iter().map(|i| i as usize).collect();
+                let lost = c.lock().schedule.beat(worker, &holding);
+                if lost > 0 {
+                    requeued(c, call, server, &mut parked);
+                }
+            }
+            Event::Results { worker, indexes, payloads } => {
                 let mut results = Vec::with_capacity(indexes.len());
                 for (i, payload) in indexes.into_iter().zip(payloads) {
                     match serde_json::from_slice::<R>(&payload) {
@@ -174,24 +181,20 @@ fn coordinate<T: Serialize, R: DeserializeOwned>(c: &Call<T, R>, call: u64, serv
                 }
                 let mut g = c.lock();
                 for (i, r) in results {
-                    if g.schedule.finish(i) {
+                    // Only from a worker the item was handed to.
+                    if g.schedule.finish_from(i, worker) {
                         g.results[i] = Some(r);
                     }
                 }
             }
-            Event::Panicked { index, message, rank, host } => {
-                let rank = if rank == usize::MAX { "?".to_string() } else { rank.to_string() };
-                c.lock().failed.get_or_insert(format!("item {index} failed on rank {rank} ({host}): {message}"));
+            Event::Panicked { index, message, who } => {
+                c.lock().failed.get_or_insert(format!("item {index} failed on {who}: {message}"));
             }
             Event::Gone { worker } => {
                 parked.remove(&worker);
                 known.remove(&worker);
                 if c.lock().schedule.gone(worker) > 0 {
-                    c.changed.notify_all();
-                    for (&w, asking) in parked.iter_mut() {
-                        *asking = hand_out(c, call, server, w, *asking);
-                    }
-                    parked.retain(|_, asking| *asking > 0);
+                    requeued(c, call, server, &mut parked);
                 }
             }
             Event::Wake => {}
@@ -199,8 +202,17 @@ fn coordinate<T: Serialize, R: DeserializeOwned>(c: &Call<T, R>, call: u64, serv
     }
 }
 
+/// Items went back to the queue: the master's threads and the workers waiting are told.
+fn requeued<T: Serialize, R>(c: &Call<T, R>, call: u64, server: &server::Server, parked: &mut HashMap<Id, usize>) {
+    c.changed.notify_all();
+    for (&w, asking) in parked.iter_mut() {
+        *asking = hand_out(c, call, server, w, *asking);
+    }
+    parked.retain(|_, asking| *asking > 0);
+}
+
 /// Sends `worker` a batch for each of its `free` threads while items are queued; gives how many
-/// threads are left without one.
+/// threads are left without one. An item that cannot be turned into JSON fails the call.
 fn hand_out<T: Serialize, R>(c: &Call<T, R>, call: u64, server: &server::Server, worker: Id, free: usize) -> usize {
     for served in 0..free {
         let mut g = c.lock();
@@ -208,13 +220,22 @@ fn hand_out<T: Serialize, R>(c: &Call<T, R>, call: u64, server: &server::Server,
         if indexes.is_empty() {
             return free - served;
         }
-        let payloads: Vec<Bytes> = indexes
+        let payloads: Result<Vec<Bytes>, String> = indexes
             .iter()
             .map(|&i| {
                 let item = g.items[i].as_ref().expect("an item handed to a worker is still here");
-                Bytes::from(serde_json::to_vec(item).unwrap_or_else(|e| panic!("pmap's item {i} cannot be turned into JSON: {e}")))
+                serde_json::to_vec(item).map(Bytes::from).map_err(|e| format!("pmap's item {i} cannot be sent to a worker as JSON: {e}"))
             })
             .collect();
+        let payloads = match payloads {
+            Ok(p) => p,
+            Err(why) => {
+                g.failed.get_or_insert(why);
+                drop(g);
+                c.changed.notify_all();
+                return 0;
+            }
+        };
         drop(g);
         server.send(worker, ToWorker::Batch { call, indexes: indexes.into_iter().map(|i| i as u64).collect() }, payloads);
     }

@@ -1,7 +1,8 @@
 //! Which items of a pmap call go where, as a pure state machine (no I/O, no clock), so that
 //! its promises can be tested alone: every item is handed out until one result for it is taken,
-//! each result is taken once (later duplicates are dropped), and the items held by a worker that
-//! is gone go back to the queue, first in line.
+//! each result is taken once (later duplicates are dropped), a result is taken only from a
+//! worker the item was handed to, and the items held by a worker that is gone, or that its
+//! beats stop listing (a batch or a result lost on the way), go back to the queue, first in line.
 //!
 //! Batches follow guided self-scheduling: a share of what is left that shrinks as the queue
 //! does, so that large batches keep messages few at the start and small ones balance the end.
@@ -11,6 +12,10 @@ use std::collections::{HashMap, VecDeque};
 /// A holder of items: [`LOCAL`] (the master's own threads) or a worker.
 pub type Id = u64;
 pub const LOCAL: Id = 0;
+
+/// How many beats in a row may leave out an item a worker holds before it goes back to the
+/// queue (a batch on its way, or a result just sent, is left out of a beat or two).
+pub const LEASE_MISSES: u8 = 3;
 
 /// The largest batch, whatever is left.
 pub const MAX_BATCH: usize = 1024;
@@ -29,6 +34,10 @@ pub struct Schedule {
     queue: VecDeque<usize>,
     /// Who holds each item now (None: queued, or done).
     holder: Vec<Option<Id>>,
+    /// Who held it before it went back to the queue: a late result from there is still good.
+    previous: Vec<Option<Id>>,
+    /// Beats in a row that have left the item out.
+    misses: Vec<u8>,
     done: Vec<bool>,
     left: usize,
     threads: HashMap<Id, usize>,
@@ -41,7 +50,7 @@ impl Schedule {
         if local_threads > 0 {
             threads.insert(LOCAL, local_threads);
         }
-        Schedule { queue: (0..n).collect(), holder: vec![None; n], done: vec![false; n], left: n, threads }
+        Schedule { queue: (0..n).collect(), holder: vec![None; n], previous: vec![None; n], misses: vec![0; n], done: vec![false; n], left: n, threads }
     }
 
     /// A worker has come (or says again how many threads it has).
@@ -62,6 +71,7 @@ impl Schedule {
             // A late result may have finished an item that was handed back.
             if !self.done[i] {
                 self.holder[i] = Some(id);
+                self.misses[i] = 0;
                 batch.push(i);
             }
         }
@@ -82,16 +92,49 @@ impl Schedule {
         }
     }
 
+    /// A result for item `index` from worker `id`: taken (true) only if it is the first and the
+    /// item was handed to `id`, now or before it went back to the queue.
+    pub fn finish_from(&mut self, index: usize, id: Id) -> bool {
+        let handed = self.holder.get(index) == Some(&Some(id)) || self.previous.get(index) == Some(&Some(id));
+        handed && self.finish(index)
+    }
+
     /// `id` is presumed dead: the items it held go back to the front of the queue. Gives how
     /// many.
     pub fn gone(&mut self, id: Id) -> usize {
         self.threads.remove(&id);
         let held: Vec<usize> = (0..self.holder.len()).filter(|&i| self.holder[i] == Some(id)).collect();
-        for &i in held.iter().rev() {
+        self.requeue(&held, id)
+    }
+
+    /// `id`'s beat lists what it holds: items handed to it that [`LEASE_MISSES`] beats in a row
+    /// have left out are lost on the way and go back to the front of the queue. Gives how many.
+    pub fn beat(&mut self, id: Id, holding: &std::collections::HashSet<usize>) -> usize {
+        let mut lost = Vec::new();
+        for i in 0..self.holder.len() {
+            if self.holder[i] != Some(id) {
+                continue;
+            }
+            if holding.contains(&i) {
+                self.misses[i] = 0;
+            } else {
+                self.misses[i] += 1;
+                if self.misses[i] >= LEASE_MISSES {
+                    lost.push(i);
+                }
+            }
+        }
+        self.requeue(&lost, id)
+    }
+
+    fn requeue(&mut self, items: &[usize], from: Id) -> usize {
+        for &i in items.iter().rev() {
             self.holder[i] = None;
+            self.previous[i] = Some(from);
+            self.misses[i] = 0;
             self.queue.push_front(i);
         }
-        held.len()
+        items.len()
     }
 
     pub fn is_done(&self) -> bool {
@@ -130,6 +173,29 @@ pub fn route(ask: u64, current: Option<u64>, finished: u64) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_item_a_workers_beats_leave_out_goes_back_and_its_late_result_still_counts() {
+        let mut s = Schedule::new(8, 0);
+        s.join(7, 1);
+        s.join(8, 1);
+        let batch = s.take(7, 1);
+        assert_eq!(batch, vec![0, 1]);
+        let holding: std::collections::HashSet<usize> = [1].into();
+        // Item 0 never arrived: left out of beat after beat, it goes back after LEASE_MISSES.
+        for _ in 1..LEASE_MISSES {
+            assert_eq!(s.beat(7, &holding), 0);
+        }
+        assert_eq!(s.beat(7, &holding), 1);
+        assert_eq!(s.take(8, 1)[0], 0, "first in line");
+        // Worker 7's late result for 0 is still good (first one in); 8's is then a duplicate.
+        assert!(s.finish_from(0, 7));
+        assert!(!s.finish_from(0, 8));
+        // A result from a worker that never had the item is not taken.
+        assert!(!s.finish_from(5, 8));
+        assert!(s.finish_from(1, 7));
+        assert_eq!(s.left(), 6);
+    }
 
     #[test]
     fn batches_shrink_as_the_queue_does() {

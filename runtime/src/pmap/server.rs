@@ -26,8 +26,11 @@ pub enum Event {
     /// A worker is known (at the start of a call, or when it comes), with its threads.
     Joined { worker: Id, threads: usize },
     Ask { worker: Id, free: usize },
-    Results { indexes: Vec<u64>, payloads: Vec<Bytes> },
-    Panicked { index: u64, message: String, rank: usize, host: String },
+    /// A worker's beat: the items of this call it holds.
+    Holding { worker: Id, indexes: Vec<u64> },
+    Results { worker: Id, indexes: Vec<u64>, payloads: Vec<Bytes> },
+    /// `who`: "rank 2 (sq-2.sq)", or "worker HOST" for a long-lived one.
+    Panicked { index: u64, message: String, who: String },
     Gone { worker: Id },
     /// The master's own threads have finished the last item.
     Wake,
@@ -132,7 +135,19 @@ struct Worker {
     rank: usize,
     host: String,
     threads: usize,
+    serving: bool,
     heard: Instant,
+}
+
+impl Worker {
+    /// How messages name it: a job's rank, or a long-lived worker by its host.
+    fn who(&self) -> String {
+        if self.serving {
+            format!("worker {}", self.host)
+        } else {
+            format!("rank {} ({})", self.rank, self.host)
+        }
+    }
 }
 
 #[derive(Default)]
@@ -146,6 +161,8 @@ struct State {
     parked: Vec<(Id, u64, usize)>,
     bye: bool,
     known: Arc<Mutex<HashMap<Id, usize>>>,
+    /// The job's shared secret; empty: anyone may join.
+    token: String,
 }
 
 async fn serve(
@@ -162,7 +179,7 @@ async fn serve(
     }
     let _ = bound.send(Ok(()));
     let (mut tx, mut rx) = socket.split();
-    let mut st = State { next_id: 1, known, ..State::default() };
+    let mut st = State { next_id: 1, known, token: crate::protocol::pmap_token(), ..State::default() };
     let mut beat = tokio::time::interval(BEAT);
     let mut told_bye: std::collections::HashSet<Bytes> = Default::default();
     loop {
@@ -201,13 +218,25 @@ impl State {
         }
         let who = frames.remove(0);
         let Ok((message, payloads)) = wire::decode::<ToMaster>(frames) else { return };
+        // Only a worker that said the job's secret in its hello is heard at all.
+        if !self.token.is_empty() {
+            let says_it = matches!(&message, ToMaster::Hello { token, .. } if *token == self.token);
+            if !says_it && !self.workers.contains_key(&who) {
+                return;
+            }
+        }
         if self.bye {
             out.push((who, ToWorker::Bye, vec![]));
             return;
         }
         let id = self.know(&who, &message);
         match message {
-            ToMaster::Hello { .. } => {}
+            ToMaster::Hello { call, holding, .. } => {
+                if self.current.as_ref().is_some_and(|c| c.0 == call) {
+                    let indexes = holding.into_iter().flat_map(|(a, b)| a..b.min(a + (1 << 24))).collect();
+                    self.tell(Event::Holding { worker: id, indexes });
+                }
+            }
             ToMaster::Ask { call, free } => match route(call, self.current.as_ref().map(|c| c.0), self.finished) {
                 Route::Over => out.push((who, ToWorker::Over { call }, vec![])),
                 Route::Forward => self.tell(Event::Ask { worker: id, free }),
@@ -224,13 +253,13 @@ impl State {
             ToMaster::Results { call, indexes } => {
                 let for_current = self.current.as_ref().is_some_and(|c| c.0 == call);
                 if for_current && wire::payloads_fit(&indexes, &payloads) {
-                    self.tell(Event::Results { indexes, payloads });
+                    self.tell(Event::Results { worker: id, indexes, payloads });
                 }
             }
             ToMaster::Panicked { call, index, message } => {
                 if self.current.as_ref().is_some_and(|c| c.0 == call) {
-                    let w = &self.workers[&who];
-                    self.tell(Event::Panicked { index, message, rank: w.rank, host: w.host.clone() });
+                    let who = self.workers[&who].who();
+                    self.tell(Event::Panicked { index, message, who });
                 }
             }
         }
@@ -239,15 +268,15 @@ impl State {
     /// The worker behind identity `who`, known from now on; a hello says who it is.
     fn know(&mut self, who: &Bytes, message: &ToMaster) -> Id {
         let now = Instant::now();
-        let (rank, host, threads) = match message {
-            ToMaster::Hello { rank, host, threads } => (*rank, host.clone(), (*threads).max(1)),
-            _ => (usize::MAX, "?".to_string(), 1),
+        let (rank, host, threads, serving) = match message {
+            ToMaster::Hello { rank, host, threads, serving, .. } => (*rank, host.clone(), (*threads).max(1), *serving),
+            _ => (usize::MAX, "?".to_string(), 1, false),
         };
         if let Some(w) = self.workers.get_mut(who) {
             w.heard = now;
             if matches!(message, ToMaster::Hello { .. }) {
                 let changed = w.threads != threads;
-                (w.rank, w.host, w.threads) = (rank, host, threads);
+                (w.rank, w.host, w.threads, w.serving) = (rank, host, threads, serving);
                 let (id, threads) = (w.id, w.threads);
                 if changed {
                     self.known_now(id, Some(threads));
@@ -258,7 +287,7 @@ impl State {
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.workers.insert(who.clone(), Worker { id, rank, host, threads, heard: now });
+        self.workers.insert(who.clone(), Worker { id, rank, host, threads, serving, heard: now });
         self.by_id.insert(id, who.clone());
         self.known_now(id, Some(threads));
         self.tell(Event::Joined { worker: id, threads });
@@ -326,7 +355,7 @@ impl State {
             if let Some(w) = self.workers.remove(&who) {
                 // Said where the class sees it: the job's output, from the master.
                 if !self.bye {
-                    println!("kubernel: rank {} ({}) went silent for {:.1} s; its items go to the others", w.rank, w.host, w.heard.elapsed().as_secs_f64());
+                    println!("kubernel: {} went silent for {:.1} s; its items go to the others", w.who(), w.heard.elapsed().as_secs_f64());
                 }
                 self.by_id.remove(&w.id);
                 self.parked.retain(|p| p.0 != w.id);

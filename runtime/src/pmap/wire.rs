@@ -15,7 +15,22 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "m", rename_all = "snake_case")]
 pub enum ToMaster {
     /// Who the worker is; also its beat, so a master that presumed it dead learns it back.
-    Hello { rank: usize, host: String, threads: usize },
+    /// `serving`: a long-lived worker (a ReplicaSet's), whose rank means nothing. `token`: the
+    /// job's shared secret. `holding`: the items of call `call` it has and has not sent results
+    /// for yet, as ranges `[start, end)`: the master hands out again what a worker has lost.
+    Hello {
+        rank: usize,
+        host: String,
+        threads: usize,
+        #[serde(default)]
+        serving: bool,
+        #[serde(default)]
+        token: String,
+        #[serde(default)]
+        call: u64,
+        #[serde(default)]
+        holding: Vec<(u64, u64)>,
+    },
     /// Items of call `call` for `free` threads (a batch for each); call 0 is whatever call is
     /// on (a long-lived worker, see `serve`).
     Ask { call: u64, free: usize },
@@ -58,6 +73,21 @@ pub fn decode<M: DeserializeOwned>(mut frames: Vec<Bytes>) -> Result<(M, Vec<Byt
     Ok((head, payloads))
 }
 
+/// Item indexes as ranges `[start, end)`, for a beat (batches are mostly runs of indexes).
+pub fn ranges(indexes: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
+    let mut sorted: Vec<u64> = indexes.into_iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for i in sorted {
+        match out.last_mut() {
+            Some((_, end)) if *end == i => *end += 1,
+            _ => out.push((i, i + 1)),
+        }
+    }
+    out
+}
+
 /// Whether a batch or results message carries one payload per index.
 pub fn payloads_fit(indexes: &[u64], payloads: &[Bytes]) -> bool {
     indexes.len() == payloads.len()
@@ -74,7 +104,7 @@ mod tests {
     #[test]
     fn messages_read_back() {
         for m in [
-            ToMaster::Hello { rank: 3, host: "sq-1.sq".into(), threads: 4 },
+            ToMaster::Hello { rank: 3, host: "sq-1.sq".into(), threads: 4, serving: false, token: "t".into(), call: 2, holding: vec![(0, 4), (9, 10)] },
             ToMaster::Ask { call: 2, free: 4 },
             ToMaster::Panicked { call: 1, index: 7, message: "boom \"quoted\"\nline".into() },
         ] {
@@ -97,6 +127,15 @@ mod tests {
         assert_eq!(back, vec![1, 20, 300]);
         let results = ToMaster::Results { call: 1, indexes: vec![5] };
         assert_eq!(round_trip(&results, vec![Bytes::from_static(b"[1,2]")]), (results, vec![Bytes::from_static(b"[1,2]")]));
+    }
+
+    #[test]
+    fn indexes_become_ranges() {
+        assert_eq!(ranges([5, 1, 2, 3, 9, 10, 3]), vec![(1, 4), (5, 6), (9, 11)]);
+        assert_eq!(ranges([]), vec![]);
+        // A hello of an older worker (no holding) still reads.
+        let (m, _) = decode::<ToMaster>(vec![Bytes::from_static(br#"{"m":"hello","rank":1,"host":"h","threads":2}"#)]).unwrap();
+        assert!(matches!(m, ToMaster::Hello { holding, serving: false, .. } if holding.is_empty()));
     }
 
     #[test]

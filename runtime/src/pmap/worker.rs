@@ -35,6 +35,10 @@ struct State {
     /// Why the master cannot be reached (the connect timed out).
     failed: Option<String>,
     batches: VecDeque<Batch>,
+    /// The items of call `holding_call` received and not sent back yet, which every beat
+    /// lists: the master hands out again what it does not see there.
+    holding: std::collections::BTreeSet<u64>,
+    holding_call: u64,
     /// The last call the master said is over.
     over: u64,
     /// Asks sent and not answered yet, and threads waiting for a batch.
@@ -106,7 +110,15 @@ async fn talk(link: Arc<Link>, mut outbox: tmpsc::UnboundedReceiver<Vec<Bytes>>)
             (st.connected, st.bye, st.lost, st.asked) = (true, false, false, 0);
         }
         link.changed.notify_all();
-        let hello = || wire::encode(&ToMaster::Hello { rank: crate::rank(), host: crate::hostname(), threads: crate::threads() }, vec![]);
+        let hello = || {
+            let (call, holding) = {
+                let st = link.lock();
+                (st.holding_call, wire::ranges(st.holding.iter().copied()))
+            };
+            let token = crate::protocol::pmap_token();
+            let me = ToMaster::Hello { rank: crate::rank(), host: crate::hostname(), threads: crate::threads(), serving: link.serving, token, call, holding };
+            wire::encode(&me, vec![])
+        };
         let _ = tx.send(ZmqMessage::try_from(hello()).expect("frames")).await;
         let mut heard = Instant::now();
         let mut beat = tokio::time::interval(BEAT);
@@ -138,6 +150,7 @@ async fn talk(link: Arc<Link>, mut outbox: tmpsc::UnboundedReceiver<Vec<Bytes>>)
             let mut st = link.lock();
             st.connected = false;
             st.batches.clear();
+            st.holding.clear();
             match ended {
                 Ended::Bye => st.bye = true,
                 Ended::Lost => st.lost = true,
@@ -176,9 +189,17 @@ enum Ended {
 fn take(link: &Link, message: ToWorker, payloads: Vec<Bytes>) -> Option<Ended> {
     match message {
         ToWorker::Batch { call, indexes } => {
+            if lose_this_batch() {
+                return None;
+            }
             if wire::payloads_fit(&indexes, &payloads) {
                 let mut st = link.lock();
                 st.asked = st.asked.saturating_sub(1);
+                if st.holding_call != call {
+                    st.holding.clear();
+                    st.holding_call = call;
+                }
+                st.holding.extend(indexes.iter().copied());
                 st.batches.push_back(Batch { call, items: indexes.into_iter().zip(payloads).collect() });
                 drop(st);
                 link.changed.notify_one();
@@ -187,6 +208,9 @@ fn take(link: &Link, message: ToWorker, payloads: Vec<Bytes>) -> Option<Ended> {
         ToWorker::Over { call } => {
             let mut st = link.lock();
             st.over = st.over.max(call);
+            if st.holding_call <= call {
+                st.holding.clear();
+            }
             // Outstanding asks died with that call.
             st.asked = 0;
             drop(st);
@@ -196,6 +220,13 @@ fn take(link: &Link, message: ToWorker, payloads: Vec<Bytes>) -> Option<Ended> {
         ToWorker::Beat => {}
     }
     None
+}
+
+/// Fault injection for the tests: with `KUBERNEL_PMAP_LOSE_FIRST_BATCH=1` the first batch that
+/// arrives is dropped, as if lost on the way; the master must find out and hand it out again.
+fn lose_this_batch() -> bool {
+    static LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    std::env::var_os("KUBERNEL_PMAP_LOSE_FIRST_BATCH").is_some_and(|v| v == "1") && !LOST.swap(true, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Connects to the master, trying again every [`RETRY`]; None if it cannot be reached in time
@@ -364,6 +395,15 @@ where
     }
     meter::drop_held(held - indexes.len());
     if !indexes.is_empty() {
+        {
+            // Sent: from now on a loss on the way shows as a gap in the beats.
+            let mut st = link.lock();
+            if st.holding_call == batch.call {
+                for i in &indexes {
+                    st.holding.remove(i);
+                }
+            }
+        }
         link.send(&ToMaster::Results { call: batch.call, indexes }, payloads);
     }
     if let Some((index, message)) = panicked {
