@@ -19,6 +19,15 @@ pub struct Credentials {
     pub(crate) password: String,
 }
 
+impl Credentials {
+    /// A Docker config of one entry, `host` with these credentials: what an imagePullSecret
+    /// of type kubernetes.io/dockerconfigjson holds.
+    pub(crate) fn docker_config_json(&self, host: &str) -> String {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.username, self.password));
+        serde_json::json!({ "auths": { host: { "auth": auth } } }).to_string()
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
@@ -183,6 +192,15 @@ mod tests {
 
     fn b64(s: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn a_pull_secret_holds_one_entry_for_the_nodes_name_of_the_host() {
+        let c = Credentials { username: "alice".into(), password: "s3cr:et".into() };
+        let json: serde_json::Value = serde_json::from_str(&c.docker_config_json("reg.internal:5000")).unwrap();
+        let (again, _) = parse_config(&json.to_string(), "reg.internal:5000").unwrap();
+        assert_eq!(again, Some(c));
+        assert_eq!(json["auths"].as_object().unwrap().len(), 1);
     }
 
     #[test]

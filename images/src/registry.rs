@@ -107,6 +107,14 @@ impl Registry {
         Ok(Registry::build(host, None, plain_http, credentials))
     }
 
+    /// The `.dockerconfigjson` of an imagePullSecret that lets nodes pull from this registry,
+    /// named `pull_host` from the nodes, as the user whose credentials pushed there. None when
+    /// the user's Docker config has none for it (an open registry needs no secret).
+    pub fn pull_secret(&self, pull_host: &str) -> Option<Vec<u8>> {
+        let c = self.credentials.credentials.as_ref()?;
+        Some(c.docker_config_json(pull_host).into_bytes())
+    }
+
     /// `host[:port]`.
     pub fn host(&self) -> &str {
         &self.host

@@ -6,13 +6,15 @@ Everything lives in a namespace of the module's own, deleted at the end.
 """
 from __future__ import annotations
 
+import base64
 import json
 import time
+import uuid
 
 import pytest
 
-from conftest import kubectl
-from kernel_harness import describe
+from conftest import ENV, kubectl
+from kernel_harness import Kernel, describe
 from test_k8s_class import failed, ok
 
 pytestmark = pytest.mark.timeout(420)
@@ -135,6 +137,53 @@ def test_an_unschedulable_cpu_request_says_so_at_once(k8s_kernel, ns):
     assert time.monotonic() - started < 90
 
 
+def test_a_used_up_quota_is_named_within_seconds(k8s_kernel, namespace):
+    """A ResourceQuota that allows no pod: the Job and the Deployment controllers cannot create
+    any, and say so in an event and a condition; the cell names it instead of waiting."""
+    full = f"{namespace}-full"
+    kubectl("create", "namespace", full)
+    try:
+        kubectl("-n", full, "create", "quota", "none-left", "--hard=pods=0")
+        started = time.monotonic()
+        c, text = failed(k8s_kernel, f"%%k8s job crowded -n {full}\n1", 300)
+        assert c["ename"] == "FailedCreate", c
+        assert "exceeded quota: none-left" in c["evalue"], c
+        assert time.monotonic() - started < 60, "named, not a wait for the timeout"
+        assert "stopped: FailedCreate" in text, text
+        c, _ = failed(k8s_kernel, f"%k8s run crowded-web --image nginx -n {full}", 120)
+        assert c["ename"] == "FailedCreate", c
+        assert "exceeded quota: none-left" in c["evalue"], c
+    finally:
+        kubectl("delete", "namespace", full, "--wait=false", check=False)
+
+
+def test_a_pods_progress_and_displays_reach_the_cell(k8s_kernel, ns):
+    """What code in a pod shows with the runtime's helpers comes into the cell: progress in the
+    job's table, an HTML display and a Markdown one, with their text forms too."""
+    k = k8s_kernel
+    cell = (
+        "%%k8s job shows --completions 2\n"
+        "kubernel::progress(0.5);\n"
+        "kubernel::display::html(&format!(\"<b>rank {} says hello</b>\", kubernel::rank()));\n"
+        "kubernel::display::markdown(&format!(\"*rank {} in markdown*\", kubernel::rank()));\n"
+        "std::thread::sleep(std::time::Duration::from_millis(1500));\n"
+        "kubernel::progress(1.0);\n"
+        "kubernel::rank()"
+    )
+    reply, msgs = k.execute(cell, timeout=300)
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    datas = [m["content"]["data"] for m in msgs if m["msg_type"] in ("display_data", "update_display_data")]
+    for rank in range(2):
+        html = [d for d in datas if f"<b>rank {rank} says hello</b>" in d.get("text/html", "")]
+        assert html and f"rank {rank} says hello" in html[0].get("text/plain", ""), datas
+        md = [d for d in datas if f"*rank {rank} in markdown*" in d.get("text/markdown", "")]
+        assert md and f"rank {rank} in markdown" in md[0].get("text/plain", ""), datas
+    # The job's table showed a rank half way at some point, and all done at the end.
+    tables = [d.get("text/html", "") for d in datas if "RANK" in d.get("text/plain", "")]
+    assert any("50%" in t for t in tables), tables[-3:]
+    assert "2 of 2 succeeded" in tables[-1], tables[-1]
+
+
 def test_a_10_mb_result_arrives_whole(k8s_kernel, ns):
     k = k8s_kernel
     text = ok(k, "%%k8s job big --into big\n\"x\".repeat(10 << 20)", 300)
@@ -191,6 +240,35 @@ def test_a_registry_that_is_down_gives_one_clear_error(k8s_kernel, ns):
     assert "127.0.0.1:1" in c["evalue"], c
     assert time.monotonic() - started < 60
     assert kubectl("-n", ns, "get", "job", "nowhere", check=False).returncode != 0
+
+
+def test_a_registry_with_credentials_gets_an_image_pull_secret(kernelspec, ns, tmp_path):
+    """With credentials for the registry in the user's Docker config, the pods pull with them
+    (an imagePullSecret made from that entry alone), and the password is never shown."""
+    password = f"pw-{uuid.uuid4().hex}"
+    registry = "127.0.0.1:5000"  # the local cluster's, which lets anyone pull (and ignores them)
+    config = tmp_path / "docker"
+    config.mkdir()
+    entry = base64.b64encode(f"student:{password}".encode()).decode()
+    (config / "config.json").write_text(json.dumps({"auths": {registry: {"auth": entry}, "elsewhere.example:443": {"auth": "eDp5"}}}))
+    env = dict(ENV, DOCKER_CONFIG=str(config), KUBERNEL_HISTORY=str(tmp_path / "history"))
+    k = Kernel.start(env=env)
+    try:
+        ok(k, f"%k8s use namespace {ns}")
+        reply, msgs = k.execute(f"%%k8s job pulled --registry {registry} --into pulled\n7u8", timeout=300)
+        assert reply["content"]["status"] == "ok", describe(reply, msgs)
+        assert password not in json.dumps([m["content"] for m in msgs]), "the password is never shown"
+        assert ok(k, "pulled.clone()").strip() == "[7]"
+    finally:
+        k.close()
+    job = json.loads(kubectl("-n", ns, "get", "job", "pulled", "-o", "json").stdout)
+    secrets = job["spec"]["template"]["spec"].get("imagePullSecrets")
+    assert secrets == [{"name": "kubernel-pull-127-0-0-1-5000"}], secrets
+    secret = json.loads(kubectl("-n", ns, "get", "secret", secrets[0]["name"], "-o", "json").stdout)
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    held = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+    assert list(held["auths"]) == [registry], "only the registry the pods pull from"
+    assert base64.b64decode(held["auths"][registry]["auth"]).decode() == f"student:{password}"
 
 
 SERVICE = """%%k8s deploy hello-web --port 8080 --replicas 2

@@ -6,6 +6,7 @@
 use crate::framework::notebook::Snapshot;
 use crate::framework::registry::MagicError;
 use crate::k8s::cluster::registry::{find_registry, RegistryChoice};
+use crate::k8s::cluster::objects::apply_one;
 use crate::k8s::cluster::Conn;
 use crate::k8s::view::{note, LiveLine};
 use output::OutputSink;
@@ -93,6 +94,9 @@ pub struct Built {
     /// The image as the cluster's nodes pull it, by digest.
     pub image: String,
     pub registry: RegistryChoice,
+    /// The `.dockerconfigjson` the nodes pull with, when the user's Docker config has
+    /// credentials for the registry (see [`use_pull_secret`]).
+    pull_secret: Option<Vec<u8>>,
 }
 
 /// The program of a cell body with what the notebook has defined so far.
@@ -169,6 +173,7 @@ pub async fn build_image(
     // `latest` names the newest build, so that `image inspect kubernel/NAME` finds it.
     client.tag(&format!("kubernel/{name}"), &pushed.digest, "latest").await.map_err(not_pushed)?;
     let image = pulled_as(&pushed.reference, &registry);
+    let pull_secret = client.pull_secret(registry.pull.split('/').next().unwrap_or_default());
     let secs = started.elapsed().as_secs_f64();
     let what = match (program.compiled.is_empty(), pushed.reused) {
         (true, true) => "unchanged: nothing compiled or pushed".to_string(),
@@ -177,7 +182,35 @@ pub async fn build_image(
         (false, false) => format!("compiled {}, pushed {}", program.compiled.join(", "), human_bytes(pushed.bytes_uploaded)),
     };
     live.lock().unwrap().finish(note(&format!("{name}: image ready in {secs:.1} s ({what}) {}", pushed.tag)));
-    Ok(Built { program, pushed, image, registry })
+    Ok(Built { program, pushed, image, registry, pull_secret })
+}
+
+/// When the registry needs credentials: a Secret with them in `ns` (made, or brought up to
+/// date), named in the imagePullSecrets of `pod_spec`, so that the nodes can pull what was
+/// pushed. An open registry (the local cluster's) needs none.
+pub async fn use_pull_secret(conn: &Conn, ns: &str, built: &Built, pod_spec: &mut Value) -> Result<(), MagicError> {
+    let Some(config) = &built.pull_secret else { return Ok(()) };
+    let host = built.registry.pull.split('/').next().unwrap_or_default();
+    let name = pull_secret_name(host);
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": { "name": name },
+        "type": "kubernetes.io/dockerconfigjson",
+        // ByteString is base64 in JSON, as a Secret's data must be.
+        "data": { ".dockerconfigjson": k8s_openapi::ByteString(config.clone()) }
+    });
+    let kind = conn.kind("secrets").await?;
+    apply_one(conn, &kind, Some(ns), secret).await?;
+    pod_spec["imagePullSecrets"] = json!([{ "name": name }]);
+    Ok(())
+}
+
+/// `kubernel-pull-registry-example-com-5000`: one Secret per registry the nodes pull from.
+fn pull_secret_name(host: &str) -> String {
+    let tail: String = host.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let name = format!("kubernel-pull-{tail}");
+    name.chars().take(63).collect::<String>().trim_end_matches('-').to_string()
 }
 
 /// The pushed reference with the host the nodes use for the registry.
@@ -228,6 +261,7 @@ mod tests {
         assert_eq!(base_reference("127.0.0.1:5000/library/debian:bookworm-slim"), "127.0.0.1:5000/library/debian:bookworm-slim");
         let choice = RegistryChoice { push: "localhost:5001".into(), pull: "kind-registry:5000".into(), source: "x" };
         assert_eq!(pulled_as("localhost:5001/kubernel/a@sha256:1", &choice), "kind-registry:5000/kubernel/a@sha256:1");
+        assert_eq!(pull_secret_name("Registry.example.com:5000"), "kubernel-pull-registry-example-com-5000");
         assert_eq!(human_bytes(312_000), "305 KB");
         assert_eq!(request_and_limit(&Some("100m/500m".into())), (Some("100m".into()), Some("500m".into())));
         assert_eq!(request_and_limit(&Some("64Mi".into())), (Some("64Mi".into()), None));

@@ -7,13 +7,14 @@
 //! program's `main`, as for deploy: a worker hands no value back.
 
 use super::flags::{Parsed, UsageError};
-use super::job::{master_service, refuse_theirs, worker_env};
+use super::job::{master_service, pmap_secret, refuse_theirs, worker_env};
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::build::{build_image, cell_of, cpu_env, resources, restricted_pod, CELL_HASH};
+use crate::k8s::build::{build_image, cell_of, cpu_env, resources, restricted_pod, use_pull_secret, CELL_HASH};
 use crate::k8s::cluster::objects::{api_for, apply_one, MANAGED_BY};
 use crate::k8s::cluster::Scope;
 use crate::k8s::view::{name_of, LiveLine};
+use crate::k8s::watch::failed_create::{replica_failure, Missing};
 use crate::k8s::watch::gone::until_name_gone;
 use crate::k8s::watch::pod_health::{first_failure, StuckSince};
 use crate::k8s::watch::{Wake, Watch};
@@ -101,8 +102,11 @@ impl Plan for Options {
             let services = conn.kind("services").await?;
             refuse_theirs(&conn, &services, &ns, &format!("{master}-master")).await?;
             apply_one(&conn, &services, Some(&ns), master_service(master, None)).await?;
+            pmap_secret(&conn, &ns, master).await?;
         }
-        apply_one(&conn, &kind, Some(&ns), self.manifest(&built.image, &built.program.hash)).await?;
+        let mut set = self.manifest(&built.image, &built.program.hash);
+        use_pull_secret(&conn, &ns, &built, &mut set["spec"]["template"]["spec"]).await?;
+        apply_one(&conn, &kind, Some(&ns), set).await?;
         cx.sink.stream(StreamName::Stdout, &format!("replicaset.apps/{} created in {ns}\n", self.name));
         let Some(limit) = self.wait else { return Ok(MagicOutput::None) };
         self.until_ready(&conn, &ns, limit, cx).await
@@ -137,8 +141,11 @@ impl Options {
         let started = Instant::now();
         let mut watch = Watch::new(conn.clone()).until(Some(started + limit)).tick(Duration::from_millis(500));
         let pods = watch.add("pods", api_for(conn, &pods_kind, Some(ns)), pods_kind.api_resource(), Config::default().labels(&format!("app={}", self.name)));
+        let rs_kind = conn.kind("replicasets.apps").await?;
+        let sets = watch.add("replicasets", api_for(conn, &rs_kind, Some(ns)), rs_kind.api_resource(), Config::default().fields(&format!("metadata.name={}", self.name)));
         let mut live = LiveLine::new(cx.sink, self.view(&[], "starting"));
         let mut stuck_since = StuckSince::new();
+        let mut missing = Missing::default();
         loop {
             let wake = watch.next().await?;
             let mine: Vec<&Value> = watch.objects(pods).into_iter().filter(|p| p["metadata"]["deletionTimestamp"].is_null()).collect();
@@ -147,6 +154,12 @@ impl Options {
             if let Some(failure) = first_failure(conn, ns, &mine, false, &mut stuck_since).await {
                 live.finish(self.view(&mine, &format!("stopped: {}", failure.cause)));
                 return Err(MagicError::new(&failure.cause, format!("workers {}: {}", self.name, failure.message)));
+            }
+            // Pods the ReplicaSet cannot create (a used-up quota) never appear to be judged.
+            let why = watch.objects(sets).first().and_then(|rs| replica_failure(rs));
+            if let Some(why) = missing.judge(why, Instant::now()) {
+                live.finish(self.view(&mine, "stopped: FailedCreate"));
+                return Err(MagicError::new("FailedCreate", format!("workers {} cannot create their pods: {why}", self.name)));
             }
             if ready >= self.replicas && mine.len() as i64 == self.replicas {
                 live.finish(self.view(&mine, &format!("{ready} of {} ready in {secs} s", self.replicas)));

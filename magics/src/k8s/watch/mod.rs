@@ -5,6 +5,7 @@
 //! is left) lives beside this in [`rollout`], [`pod_health`] and [`gone`].
 
 pub mod condition;
+pub mod failed_create;
 pub mod gone;
 pub mod pod_health;
 pub mod rollout;

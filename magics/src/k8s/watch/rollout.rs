@@ -3,6 +3,7 @@
 //! stops it (a stuck pod, the controller giving up, a timeout). The Deployment, its ReplicaSets
 //! and its pods are watched together on [`Watch`].
 
+use super::failed_create::{replica_failure, Missing};
 use super::pod_health::{first_failure, last_lines, restart_count, Failure, StuckSince};
 use super::{WaitError, Wake, Watch};
 use crate::k8s::cluster::objects::{api_for, kind_ref, labels_text, to_value};
@@ -38,6 +39,8 @@ pub struct Progress {
     pub observed: bool,
     /// Set when the deployment controller itself gave up (ProgressDeadlineExceeded).
     pub failed: Option<String>,
+    /// Why pods cannot be created (a used-up quota, say), while that lasts.
+    pub replica_failure: Option<String>,
 }
 
 impl Progress {
@@ -62,6 +65,7 @@ impl Progress {
             old: (replicas - updated).max(0),
             observed,
             failed,
+            replica_failure: replica_failure(deploy).filter(|_| observed),
         }
     }
 
@@ -185,6 +189,7 @@ pub async fn rollout(
     let mut pods: Vec<Value> = Vec::new();
     let mut live = LiveLine::new(sink, view(&title, &progress, &pods, " (waiting)"));
     let mut stuck_since = StuckSince::default();
+    let mut missing = Missing::default();
     // Once every replica is available: until when the new pods are watched, and their restarts then.
     let mut settling: Option<(Instant, Duration, HashMap<String, i64>)> = None;
     loop {
@@ -249,6 +254,10 @@ pub async fn rollout(
         if let Some(why) = &progress.failed {
             live.finish(view(&title, &progress, &pods, " (failed)"));
             return Err(WaitError::failed("ProgressDeadlineExceeded", format!("{title}: {why}")));
+        }
+        if let Some(why) = missing.judge(progress.replica_failure.clone(), Instant::now()) {
+            live.finish(view(&title, &progress, &pods, " (stopped: FailedCreate)"));
+            return Err(WaitError::failed("FailedCreate", format!("{title} cannot create its pods: {why}")));
         }
         // Until the controller has seen the newest spec (right after an undo, say), the pods of
         // the revision it names may be the ones being replaced: judge none of them yet.

@@ -9,6 +9,7 @@ use crate::k8s::cluster::objects::api_for;
 use crate::k8s::cluster::{Conn, Kind};
 use crate::k8s::view::job_table::{items_chart, job_table, RankLine};
 use crate::k8s::view::{human_duration, name_of, LiveLine};
+use crate::k8s::watch::failed_create::{failed_create_event, Missing};
 use crate::k8s::watch::pod_health::{stuck_reason, UNSCHEDULABLE_GRACE};
 use crate::k8s::watch::{Wake, Watch};
 use futures::AsyncBufReadExt;
@@ -127,6 +128,8 @@ pub(super) async fn follow(conn: &Arc<Conn>, kind: &Kind, ns: &str, o: &Options,
     let mut rows = vec![Row::default(); o.ranks()];
     let mut stuck_since: BTreeMap<String, Instant> = BTreeMap::new();
     let mut master_done: Option<Instant> = None;
+    // Pods the Job controller cannot create (a used-up quota): why, and since when.
+    let (mut missing, mut why_missing, mut asked) = (Missing::default(), None, started);
     let mut live = LiveLine::new(sink, render(&o.name, &rows, "starting"));
     let mut out = Batch::default();
     let mut ctx = Handling { conn, ns, tx: tx.clone(), started, shape: &shape };
@@ -222,6 +225,19 @@ pub(super) async fn follow(conn: &Arc<Conn>, kind: &Kind, ns: &str, o: &Options,
                     rows[rank].state = format!("Pending: {}", stuck.cause);
                 }
             }
+        }
+        // No pod at all for some index the Job should be running: the controller's events say why.
+        if newest.len() < (o.parallelism as usize).min(n) {
+            if started.elapsed() >= Duration::from_secs(2) && asked.elapsed() >= Duration::from_secs(2) {
+                asked = Instant::now();
+                why_missing = failed_create_event(conn, ns, uid).await.ok().flatten();
+            }
+        } else {
+            why_missing = None;
+        }
+        if let Some(why) = missing.judge(why_missing.clone(), Instant::now()) {
+            live.finish(render(&o.name, &rows, "stopped: FailedCreate"));
+            return Err(MagicError::new("FailedCreate", format!("job {} cannot create its pods: {why}", o.name)));
         }
         // The Job's own word: indexes failed for good, or the whole job over its deadline.
         if let Some(job) = watch.objects(jobs).first() {

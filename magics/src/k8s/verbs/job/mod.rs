@@ -19,7 +19,7 @@ pub use results::notebook_type;
 use super::flags::{Parsed, UsageError};
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::build::{build_image, cell_of, cpu_env, resources, restricted_pod, CELL_HASH, IMAGE_DIGEST, LOCK_HASH};
+use crate::k8s::build::{build_image, cell_of, cpu_env, resources, restricted_pod, use_pull_secret, CELL_HASH, IMAGE_DIGEST, LOCK_HASH};
 use crate::k8s::cluster::objects::{api_for, apply_one, mark_ours, session_id, DeleteOnDrop, Deletion, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
 use crate::k8s::cluster::Scope;
 use crate::k8s::watch::gone::until_name_gone;
@@ -166,8 +166,10 @@ impl Plan for Options {
             }
             // Before the pods: they find their master by it from their first moment.
             apply_one(&conn, &services, Some(&ns), master_service(&self.name, None)).await?;
+            pmap_secret(&conn, &ns, &self.name).await?;
         }
         let mut job = self.manifest(&built.image, &built.program.hash, &built.program.lock_hash, &built.pushed.digest);
+        use_pull_secret(&conn, &ns, &built, &mut job["spec"]["template"]["spec"]).await?;
         mark_ours(&mut job, Some(&ns));
         let object: DynamicObject = serde_json::from_value(job).map_err(|e| MagicError::new("Internal", e.to_string()))?;
         let pp = PostParams { field_manager: Some(FIELD_MANAGER.to_string()), ..PostParams::default() };
@@ -210,9 +212,37 @@ pub fn master_address(job: &str) -> String {
 }
 
 /// What makes a program's processes workers of connected job `job` (its own pods, or a
-/// ReplicaSet's with `--master job`).
-pub fn worker_env(job: &str) -> [Value; 2] {
-    [json!({ "name": protocol::CONNECTED_ENV, "value": "1" }), json!({ "name": protocol::MASTER_ENV, "value": master_address(job) })]
+/// ReplicaSet's with `--master job`), with the secret they share ([`pmap_secret`]).
+pub fn worker_env(job: &str) -> [Value; 3] {
+    [
+        json!({ "name": protocol::CONNECTED_ENV, "value": "1" }),
+        json!({ "name": protocol::MASTER_ENV, "value": master_address(job) }),
+        json!({ "name": protocol::PMAP_TOKEN_ENV, "valueFrom": { "secretKeyRef": { "name": pmap_secret_name(job), "key": "token" } } }),
+    ]
+}
+
+fn pmap_secret_name(job: &str) -> String {
+    format!("{job}-pmap")
+}
+
+/// The Secret whose token the master of connected job `job` asks of every worker, so that no
+/// other pod of the cluster can take work or send results. Made once and kept (not owned by a
+/// run: the workers of a ReplicaSet serve every run of the job); `%k8s cleanup` removes it.
+pub async fn pmap_secret(conn: &crate::k8s::cluster::Conn, ns: &str, job: &str) -> Result<(), MagicError> {
+    let kind = conn.kind("secrets").await?;
+    let name = pmap_secret_name(job);
+    let api = api_for(conn, &kind, Some(ns));
+    if conn.call(&format!("get secrets {name}"), api.get_metadata_opt(&name)).await?.is_some() {
+        return Ok(());
+    }
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": { "name": name, "labels": { JOB_LABEL: job } },
+        "type": "Opaque",
+        "stringData": { "token": uuid::Uuid::new_v4().simple().to_string() }
+    });
+    apply_one(conn, &kind, Some(ns), secret).await.map_err(MagicError::from)
 }
 
 /// The Service of [`master_address`]: rank 0's pod, ready or not (of the run with Job uid
@@ -376,6 +406,8 @@ mod tests {
         assert_eq!(master["spec"]["selector"]["batch.kubernetes.io/job-completion-index"], "0");
         assert_eq!(value(protocol::PROCS_ENV), Some(json!("2")));
         assert_eq!(value(protocol::CONNECTED_ENV), Some(json!("1")));
+        let token = env.iter().find(|e| e["name"] == protocol::PMAP_TOKEN_ENV).unwrap();
+        assert_eq!(token["valueFrom"]["secretKeyRef"]["name"], "sq-pmap");
         assert!(env.iter().any(|e| e["name"] == "RAYON_NUM_THREADS" && e["valueFrom"]["resourceFieldRef"]["resource"] == "requests.cpu"));
         let svc = o.headless_service("uid-1");
         assert_eq!(svc["spec"]["clusterIP"], "None");
