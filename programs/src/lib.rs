@@ -31,6 +31,9 @@ pub struct Cell {
     pub body: String,
     /// The cell line the body starts on (1-based), for compile errors.
     pub body_line: usize,
+    /// Whether its pmap goes over the network (a connected job, a ReplicaSet's workers): the
+    /// runtime's `net` feature, which makes the binary about four times larger.
+    pub net: bool,
 }
 
 /// What the body is.
@@ -209,9 +212,9 @@ impl Builder {
 fn manifest(cell: &Cell, runtime: &Path) -> String {
     let mut deps = String::new();
     let has = |name: &str| cell.dependencies.iter().any(|(n, _)| n == name);
-    // With `net`: a connected job's pmap goes over the network (a notebook's `:dep kubernel`
-    // goes without, to compile quickly).
-    deps.push_str(&format!("kubernel = {{ path = {:?}, features = [\"net\"] }}\n", runtime.to_string_lossy()));
+    // With `net` only where pmap goes over the network: the rest build and push less.
+    let features = if cell.net { ", features = [\"net\"]" } else { "" };
+    deps.push_str(&format!("kubernel = {{ path = {:?}{features} }}\n", runtime.to_string_lossy()));
     if !has("serde") {
         deps.push_str("serde = \"1\"\n");
     }
@@ -304,6 +307,8 @@ mod tests {
         let m = manifest(&cell, Path::new("/x/runtime"));
         assert_eq!(m.matches("\nserde =").count(), 1, "{m}");
         assert!(m.contains("serde = { version = \"1\", features = [\"derive\"] }\n") && m.contains("rayon = \"1\"\n"));
-        assert!(m.contains("serde_json = \"1\"\n") && m.contains("kubernel = { path = \"/x/runtime\", features = [\"net\"] }\n"));
+        assert!(m.contains("serde_json = \"1\"\n") && m.contains("kubernel = { path = \"/x/runtime\" }\n"), "{m}");
+        let m = manifest(&Cell { net: true, ..cell }, Path::new("/x/runtime"));
+        assert!(m.contains("kubernel = { path = \"/x/runtime\", features = [\"net\"] }\n"), "{m}");
     }
 }

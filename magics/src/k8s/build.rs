@@ -107,6 +107,7 @@ pub fn cell_of(snapshot: &Snapshot, body: &str, body_line: usize) -> Cell {
         cargo_lock: snapshot.cargo_lock.clone(),
         body: body.to_string(),
         body_line,
+        net: false,
     }
 }
 

@@ -82,7 +82,8 @@ impl Verb for Workers {
 impl Plan for Options {
     async fn run(&self, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
         let (conn, ns) = cx.session.for_call(&self.scope).await?;
-        let cell = cell_of(&cx.notebook.snapshot(), cx.body.unwrap_or_default(), cx.body_line);
+        let mut cell = cell_of(&cx.notebook.snapshot(), cx.body.unwrap_or_default(), cx.body_line);
+        cell.net = true;
         let built = build_image(&conn, cx.sink, &self.name, &cell, programs::Shape::Main, self.base.as_deref(), self.registry.as_deref()).await?;
         let kind = conn.kind("replicasets.apps").await?;
         let api = api_for(&conn, &kind, Some(&ns));

@@ -130,7 +130,8 @@ impl Plan for Options {
     async fn run(&self, cx: &Cx<'_>) -> Result<MagicOutput, MagicError> {
         let (conn, ns) = cx.session.for_call(&self.scope).await?;
         let sink = cx.sink;
-        let cell = cell_of(&cx.notebook.snapshot(), cx.body.unwrap_or_default(), cx.body_line);
+        let mut cell = cell_of(&cx.notebook.snapshot(), cx.body.unwrap_or_default(), cx.body_line);
+        cell.net = self.connected;
         let built = build_image(&conn, sink, &self.name, &cell, programs::Shape::Job, self.base.as_deref(), self.registry.as_deref()).await?;
         let kind = conn.kind("jobs.batch").await?;
         let api = api_for(&conn, &kind, Some(&ns));
