@@ -24,6 +24,9 @@ pub fn from_rustc(message: &Value, ours: Option<(usize, &Cell)>) -> CompileError
     let body_lines = body.lines().count().max(1);
     // A span of main.rs on the body's lines, in the body's own terms.
     let in_body = |span: &Value| -> Option<Span> {
+        if !in_main(span) {
+            return None;
+        }
         let line = |key: &str| span[key].as_u64().map(|n| n as usize);
         let column = |key: &str| span[key].as_u64().map(|n| n as usize);
         let (start, end) = (line("line_start")?, line("line_end")?);
@@ -46,7 +49,7 @@ pub fn from_rustc(message: &Value, ours: Option<(usize, &Cell)>) -> CompileError
                     Some(Mark { span: in_body(s)?, primary: s["is_primary"] == true, label })
                 })
                 .collect();
-        } else if near_the_body(primary, body_start, body_lines) {
+        } else if in_main(primary) && near_the_body(primary, body_start, body_lines) {
             // kubernel's own lines around the body: the error is about the value the body gives
             // (a result that is not serde::Serialize, say).
             let last = body.lines().last().unwrap_or_default();
@@ -75,6 +78,12 @@ pub fn from_rustc(message: &Value, ours: Option<(usize, &Cell)>) -> CompileError
     let mut rendered = render_all(&[diagnostic], &cell.body, cell.body_line).join("\n");
     rendered.push('\n');
     CompileError { at, rendered }
+}
+
+/// Whether a span is in the program's main.rs (not the runtime's files, or a dependency's).
+/// A span without a file name is taken as main.rs's.
+fn in_main(span: &Value) -> bool {
+    span["file_name"].as_str().is_none_or(|f| f == "src/main.rs" || f.ends_with("/src/main.rs"))
 }
 
 /// Whether a span is on the lines kubernel writes just around the body.
@@ -125,6 +134,17 @@ mod tests {
         let e = from_rustc(&message, Some((10, &cell)));
         assert_eq!(e.at, None);
         assert!(e.rendered.contains("in an item defined in an earlier cell") && e.rendered.contains("fn f(x: Foo) {}"), "{}", e.rendered);
+    }
+
+    #[test]
+    fn a_span_of_another_file_is_never_drawn_on_the_cell() {
+        let cell = Cell { body: (1..=14).map(|i| format!("let v{i} = {i};")).collect::<Vec<_>>().join("\n"), body_line: 2, ..Cell::default() };
+        // Line 15 of the runtime's job.rs, which is in the body's range of main.rs lines.
+        let message = json!({"message": "the trait bound `X: Serialize` is not satisfied", "spans": [
+            {"file_name": "src/main.rs", "line_start": 3, "line_end": 3, "column_start": 1, "column_end": 5, "is_primary": true, "text": [{"text": "fn x"}]},
+            {"file_name": "/root/.cache/kubernel/programs/runtime/src/job.rs", "line_start": 15, "line_end": 15, "column_start": 1, "column_end": 9, "is_primary": false, "label": "required by a bound in `main`", "text": [{"text": "pub fn main"}]}]});
+        let e = from_rustc(&message, Some((4, &cell)));
+        assert!(!e.rendered.contains("required by a bound"), "{}", e.rendered);
     }
 
     #[test]

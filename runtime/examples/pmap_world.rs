@@ -29,6 +29,8 @@ fn main() {
         // Items that serde_json cannot write (a map with keys that are not strings): fine on the
         // master's own threads, not sendable to a worker.
         kubernel::job::main(|| {
+            // The worker has joined by then, and asks for items at once.
+            std::thread::sleep(Duration::from_millis(var("PMAP_START_AFTER_MS", 0)));
             let items: Vec<std::collections::HashMap<Vec<u8>, u8>> = (0..1000u32).map(|i| [(vec![i as u8], 1u8)].into()).collect();
             kubernel::pmap(items, |m| {
                 std::thread::sleep(Duration::from_millis(5));

@@ -173,10 +173,13 @@ fn a_batch_lost_on_the_way_is_handed_out_again() {
     let (port, dir) = (free_port(), temp_dir("lost"));
     let env = [("PMAP_ITEMS", "3000"), ("PMAP_SLEEP_MS", "2"), ("PMAP_START_AFTER_MS", "0")];
     let master = pod(port, 0, 2, &dir, &env);
-    let worker = pod(port, 1, 2, &dir, &[env[0], env[1], env[2], ("KUBERNEL_PMAP_LOSE_FIRST_BATCH", "1")]);
+    // One thread: its only batch is lost, and no other thread of it asks for more.
+    let worker = pod(port, 1, 2, &dir, &[env[0], env[1], env[2], ("KUBERNEL_PMAP_LOSE_FIRST_BATCH", "1"), ("KUBERNEL_CPU_REQUEST", "1000"), ("KUBERNEL_CPU_LIMIT", "1000")]);
     let master = master.wait(Duration::from_secs(60));
     ok("the master", &master);
-    ok("the worker", &worker.wait(Duration::from_secs(30)));
+    let worker = worker.wait(Duration::from_secs(30));
+    ok("the worker", &worker);
+    assert!(worker.2.contains("(fault injection) lost a batch"), "no batch was lost: {}", worker.2);
     // Every result, though the worker never saw its first batch and kept beating.
     assert_eq!(results(&master.1, 1), squares(3000));
 }
@@ -204,7 +207,7 @@ fn only_workers_that_know_the_jobs_secret_are_heard() {
 #[test]
 fn an_item_that_cannot_be_sent_fails_the_call_without_hanging() {
     let (port, dir) = (free_port(), temp_dir("unsendable"));
-    let env = [("PMAP_UNSENDABLE", "1")];
+    let env = [("PMAP_UNSENDABLE", "1"), ("PMAP_START_AFTER_MS", "1500")];
     let master = pod(port, 0, 2, &dir, &env);
     let worker = pod(port, 1, 2, &dir, &env);
     let (status, _, err) = master.wait(Duration::from_secs(60));

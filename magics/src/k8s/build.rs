@@ -7,9 +7,9 @@ use crate::framework::notebook::Snapshot;
 use crate::framework::registry::MagicError;
 use crate::k8s::cluster::registry::{find_registry, RegistryChoice};
 use crate::k8s::cluster::objects::apply_one;
-use crate::k8s::cluster::Conn;
+use crate::k8s::cluster::{ClusterError, Conn};
 use crate::k8s::view::{note, LiveLine};
-use output::OutputSink;
+use output::{OutputSink, StreamName};
 use programs::{BuildError, Builder, Cell, Program, Shape};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -189,7 +189,8 @@ pub async fn build_image(
 /// When the registry needs credentials: a Secret with them in `ns` (made, or brought up to
 /// date), named in the imagePullSecrets of `pod_spec`, so that the nodes can pull what was
 /// pushed. An open registry (the local cluster's) needs none.
-pub async fn use_pull_secret(conn: &Conn, ns: &str, built: &Built, pod_spec: &mut Value) -> Result<(), MagicError> {
+/// Not allowed to make Secrets there: the pods pull without one, and a note says so.
+pub async fn use_pull_secret(conn: &Conn, ns: &str, built: &Built, pod_spec: &mut Value, sink: &Arc<dyn OutputSink>) -> Result<(), MagicError> {
     let Some(config) = &built.pull_secret else { return Ok(()) };
     let host = built.registry.pull.split('/').next().unwrap_or_default();
     let name = pull_secret_name(host);
@@ -202,9 +203,17 @@ pub async fn use_pull_secret(conn: &Conn, ns: &str, built: &Built, pod_spec: &mu
         "data": { ".dockerconfigjson": k8s_openapi::ByteString(config.clone()) }
     });
     let kind = conn.kind("secrets").await?;
-    apply_one(conn, &kind, Some(ns), secret).await?;
-    pod_spec["imagePullSecrets"] = json!([{ "name": name }]);
-    Ok(())
+    match apply_one(conn, &kind, Some(ns), secret).await {
+        Ok(()) => {
+            pod_spec["imagePullSecrets"] = json!([{ "name": name }]);
+            Ok(())
+        }
+        Err(ClusterError::Forbidden { .. }) => {
+            sink.stream(StreamName::Stderr, &format!("note: not allowed to make the pull secret {name} in {ns}; the pods pull {host} without your credentials\n"));
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `kubernel-pull-registry-example-com-5000`: one Secret per registry the nodes pull from.

@@ -168,7 +168,7 @@ fn coordinate<T: Serialize, R: DeserializeOwned>(c: &Call<T, R>, call: u64, serv
                     requeued(c, call, server, &mut parked);
                 }
             }
-            Event::Results { worker, indexes, payloads } => {
+            Event::Results { indexes, payloads } => {
                 let mut results = Vec::with_capacity(indexes.len());
                 for (i, payload) in indexes.into_iter().zip(payloads) {
                     match serde_json::from_slice::<R>(&payload) {
@@ -180,9 +180,10 @@ fn coordinate<T: Serialize, R: DeserializeOwned>(c: &Call<T, R>, call: u64, serv
                     }
                 }
                 let mut g = c.lock();
+                // From any worker the master hears (they all know the job's token): a worker
+                // heard again after it was presumed dead has a new id, and its work still counts.
                 for (i, r) in results {
-                    // Only from a worker the item was handed to.
-                    if g.schedule.finish_from(i, worker) {
+                    if g.schedule.finish(i) {
                         g.results[i] = Some(r);
                     }
                 }

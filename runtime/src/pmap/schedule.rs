@@ -1,13 +1,13 @@
 //! Which items of a pmap call go where, as a pure state machine (no I/O, no clock), so that
 //! its promises can be tested alone: every item is handed out until one result for it is taken,
-//! each result is taken once (later duplicates are dropped), a result is taken only from a
-//! worker the item was handed to, and the items held by a worker that is gone, or that its
-//! beats stop listing (a batch or a result lost on the way), go back to the queue, first in line.
+//! each result is taken once (later duplicates are dropped), and the items held by a worker
+//! that is gone, or that its beats stop listing (a batch or a result lost on the way), go back
+//! to the queue, first in line.
 //!
 //! Batches follow guided self-scheduling: a share of what is left that shrinks as the queue
 //! does, so that large batches keep messages few at the start and small ones balance the end.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 /// A holder of items: [`LOCAL`] (the master's own threads) or a worker.
 pub type Id = u64;
@@ -34,8 +34,8 @@ pub struct Schedule {
     queue: VecDeque<usize>,
     /// Who holds each item now (None: queued, or done).
     holder: Vec<Option<Id>>,
-    /// Who held it before it went back to the queue: a late result from there is still good.
-    previous: Vec<Option<Id>>,
+    /// The same by holder, so that a beat looks at its worker's items only.
+    held: HashMap<Id, BTreeSet<usize>>,
     /// Beats in a row that have left the item out.
     misses: Vec<u8>,
     done: Vec<bool>,
@@ -50,7 +50,7 @@ impl Schedule {
         if local_threads > 0 {
             threads.insert(LOCAL, local_threads);
         }
-        Schedule { queue: (0..n).collect(), holder: vec![None; n], previous: vec![None; n], misses: vec![0; n], done: vec![false; n], left: n, threads }
+        Schedule { queue: (0..n).collect(), holder: vec![None; n], held: HashMap::new(), misses: vec![0; n], done: vec![false; n], left: n, threads }
     }
 
     /// A worker has come (or says again how many threads it has).
@@ -75,6 +75,9 @@ impl Schedule {
                 batch.push(i);
             }
         }
+        if !batch.is_empty() {
+            self.held.entry(id).or_default().extend(batch.iter().copied());
+        }
         batch
     }
 
@@ -84,7 +87,11 @@ impl Schedule {
         match self.done.get_mut(index) {
             Some(done) if !*done => {
                 *done = true;
-                self.holder[index] = None;
+                if let Some(id) = self.holder[index].take() {
+                    if let Some(set) = self.held.get_mut(&id) {
+                        set.remove(&index);
+                    }
+                }
                 self.left -= 1;
                 true
             }
@@ -92,29 +99,19 @@ impl Schedule {
         }
     }
 
-    /// A result for item `index` from worker `id`: taken (true) only if it is the first and the
-    /// item was handed to `id`, now or before it went back to the queue.
-    pub fn finish_from(&mut self, index: usize, id: Id) -> bool {
-        let handed = self.holder.get(index) == Some(&Some(id)) || self.previous.get(index) == Some(&Some(id));
-        handed && self.finish(index)
-    }
-
     /// `id` is presumed dead: the items it held go back to the front of the queue. Gives how
     /// many.
     pub fn gone(&mut self, id: Id) -> usize {
         self.threads.remove(&id);
-        let held: Vec<usize> = (0..self.holder.len()).filter(|&i| self.holder[i] == Some(id)).collect();
-        self.requeue(&held, id)
+        let held: Vec<usize> = self.held.remove(&id).unwrap_or_default().into_iter().collect();
+        self.requeue(&held)
     }
 
     /// `id`'s beat lists what it holds: items handed to it that [`LEASE_MISSES`] beats in a row
     /// have left out are lost on the way and go back to the front of the queue. Gives how many.
-    pub fn beat(&mut self, id: Id, holding: &std::collections::HashSet<usize>) -> usize {
+    pub fn beat(&mut self, id: Id, holding: &HashSet<usize>) -> usize {
         let mut lost = Vec::new();
-        for i in 0..self.holder.len() {
-            if self.holder[i] != Some(id) {
-                continue;
-            }
+        for &i in self.held.get(&id).into_iter().flatten() {
             if holding.contains(&i) {
                 self.misses[i] = 0;
             } else {
@@ -124,13 +121,18 @@ impl Schedule {
                 }
             }
         }
-        self.requeue(&lost, id)
+        if let Some(set) = self.held.get_mut(&id) {
+            for i in &lost {
+                set.remove(i);
+            }
+        }
+        self.requeue(&lost)
     }
 
-    fn requeue(&mut self, items: &[usize], from: Id) -> usize {
+    /// Items back to the front of the queue, in their order (taken from their holder's set).
+    fn requeue(&mut self, items: &[usize]) -> usize {
         for &i in items.iter().rev() {
             self.holder[i] = None;
-            self.previous[i] = Some(from);
             self.misses[i] = 0;
             self.queue.push_front(i);
         }
@@ -181,7 +183,7 @@ mod tests {
         s.join(8, 1);
         let batch = s.take(7, 1);
         assert_eq!(batch, vec![0, 1]);
-        let holding: std::collections::HashSet<usize> = [1].into();
+        let holding: HashSet<usize> = [1].into();
         // Item 0 never arrived: left out of beat after beat, it goes back after LEASE_MISSES.
         for _ in 1..LEASE_MISSES {
             assert_eq!(s.beat(7, &holding), 0);
@@ -189,12 +191,13 @@ mod tests {
         assert_eq!(s.beat(7, &holding), 1);
         assert_eq!(s.take(8, 1)[0], 0, "first in line");
         // Worker 7's late result for 0 is still good (first one in); 8's is then a duplicate.
-        assert!(s.finish_from(0, 7));
-        assert!(!s.finish_from(0, 8));
-        // A result from a worker that never had the item is not taken.
-        assert!(!s.finish_from(5, 8));
-        assert!(s.finish_from(1, 7));
+        assert!(s.finish(0));
+        assert!(!s.finish(0));
+        assert!(s.finish(1));
         assert_eq!(s.left(), 6);
+        // Nothing of 7's is left to lose, and 8's items are its own.
+        assert_eq!(s.beat(7, &HashSet::new()), 0);
+        assert_eq!(s.gone(8), 1, "item 2 (0 is done)");
     }
 
     #[test]

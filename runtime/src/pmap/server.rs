@@ -28,7 +28,7 @@ pub enum Event {
     Ask { worker: Id, free: usize },
     /// A worker's beat: the items of this call it holds.
     Holding { worker: Id, indexes: Vec<u64> },
-    Results { worker: Id, indexes: Vec<u64>, payloads: Vec<Bytes> },
+    Results { indexes: Vec<u64>, payloads: Vec<Bytes> },
     /// `who`: "rank 2 (sq-2.sq)", or "worker HOST" for a long-lived one.
     Panicked { index: u64, message: String, who: String },
     Gone { worker: Id },
@@ -163,6 +163,8 @@ struct State {
     known: Arc<Mutex<HashMap<Id, usize>>>,
     /// The job's shared secret; empty: anyone may join.
     token: String,
+    /// Who was refused for the token, told once.
+    refused: std::collections::HashSet<Bytes>,
 }
 
 async fn serve(
@@ -222,6 +224,11 @@ impl State {
         if !self.token.is_empty() {
             let says_it = matches!(&message, ToMaster::Hello { token, .. } if *token == self.token);
             if !says_it && !self.workers.contains_key(&who) {
+                if let ToMaster::Hello { host, .. } = &message {
+                    if self.refused.insert(who.clone()) {
+                        println!("kubernel: {host} asked to join without this job's token (made by another run? %k8s cleanup makes a new one); not heard");
+                    }
+                }
                 return;
             }
         }
@@ -232,8 +239,10 @@ impl State {
         let id = self.know(&who, &message);
         match message {
             ToMaster::Hello { call, holding, .. } => {
-                if self.current.as_ref().is_some_and(|c| c.0 == call) {
-                    let indexes = holding.into_iter().flat_map(|(a, b)| a..b.min(a + (1 << 24))).collect();
+                // A beat about another call (the worker has not had a batch of this one yet)
+                // holds nothing of this call: a first batch lost on the way shows too.
+                if let Some(current) = self.current.as_ref().map(|c| c.0) {
+                    let indexes = if call == current { holding.into_iter().flat_map(|(a, b)| a..b.min(a + (1 << 24))).collect() } else { Vec::new() };
                     self.tell(Event::Holding { worker: id, indexes });
                 }
             }
@@ -253,7 +262,7 @@ impl State {
             ToMaster::Results { call, indexes } => {
                 let for_current = self.current.as_ref().is_some_and(|c| c.0 == call);
                 if for_current && wire::payloads_fit(&indexes, &payloads) {
-                    self.tell(Event::Results { worker: id, indexes, payloads });
+                    self.tell(Event::Results { indexes, payloads });
                 }
             }
             ToMaster::Panicked { call, index, message } => {

@@ -190,6 +190,7 @@ fn take(link: &Link, message: ToWorker, payloads: Vec<Bytes>) -> Option<Ended> {
     match message {
         ToWorker::Batch { call, indexes } => {
             if lose_this_batch() {
+                eprintln!("kubernel: (fault injection) lost a batch of {} items", indexes.len());
                 return None;
             }
             if wire::payloads_fit(&indexes, &payloads) {

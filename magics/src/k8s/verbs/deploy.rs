@@ -87,7 +87,7 @@ impl Plan for Options {
         let built = build_image(&conn, cx.sink, &self.name, &cell, programs::Shape::Main, self.base.as_deref(), self.registry.as_deref()).await?;
         let kind = conn.kind("deployments.apps").await?;
         let mut spec = self.pod_spec(&built.image);
-        use_pull_secret(&conn, &ns, &built, &mut spec).await?;
+        use_pull_secret(&conn, &ns, &built, &mut spec, cx.sink).await?;
         let cause = format!("deploy {} (cell {})", self.name, built.program.hash);
         deployment(cx, &conn, &kind, &ns, &self.name, spec, self.replicas, &cause, self.overwrite, self.wait).await
     }

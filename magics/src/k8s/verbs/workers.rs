@@ -103,10 +103,10 @@ impl Plan for Options {
             let services = conn.kind("services").await?;
             refuse_theirs(&conn, &services, &ns, &format!("{master}-master")).await?;
             apply_one(&conn, &services, Some(&ns), master_service(master, None)).await?;
-            pmap_secret(&conn, &ns, master).await?;
+            pmap_secret(&conn, &ns, master, cx.sink).await?;
         }
         let mut set = self.manifest(&built.image, &built.program.hash);
-        use_pull_secret(&conn, &ns, &built, &mut set["spec"]["template"]["spec"]).await?;
+        use_pull_secret(&conn, &ns, &built, &mut set["spec"]["template"]["spec"], cx.sink).await?;
         apply_one(&conn, &kind, Some(&ns), set).await?;
         cx.sink.stream(StreamName::Stdout, &format!("replicaset.apps/{} created in {ns}\n", self.name));
         let Some(limit) = self.wait else { return Ok(MagicOutput::None) };

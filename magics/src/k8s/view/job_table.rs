@@ -162,10 +162,7 @@ pub fn items_chart(name: &str, series: &[(usize, Vec<(f64, u64)>)]) -> MimeBundl
         let (t, n) = points.last().copied().unwrap_or((0.0, 0));
         text.push_str(&format!("  rank {rank}: {n} items by {t:.1} s\n"));
     }
-    // The same drawing as HTML too: a notebook opened later is untrusted, and JupyterLab then
-    // shows no image/svg+xml but does show sanitised HTML, which keeps inline SVG.
-    let html = format!("<div class=\"kubernel-chart\">{svg}</div>");
-    MimeBundle::plain(text).with("image/svg+xml", svg).with("text/html", html)
+    MimeBundle::plain(text).with("image/svg+xml", svg)
 }
 
 #[cfg(test)]

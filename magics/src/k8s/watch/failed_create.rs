@@ -10,9 +10,9 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How long pods may stay uncreated after the controller first said why (a quota can free up
-/// as the last run's pods go away).
-pub const FAILED_CREATE_GRACE: Duration = Duration::from_secs(5);
+/// How long pods may stay uncreated after the controller first said why: a quota can free up
+/// as the last run's pods go away, and the controllers try again after 1, 2, 4 and 8 s.
+pub const FAILED_CREATE_GRACE: Duration = Duration::from_secs(15);
 
 /// The newest `FailedCreate` event about the object with `uid`, as a sentence.
 pub async fn failed_create_event(conn: &Conn, ns: &str, uid: &str) -> Result<Option<String>, ClusterError> {

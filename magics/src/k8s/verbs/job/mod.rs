@@ -167,10 +167,10 @@ impl Plan for Options {
             }
             // Before the pods: they find their master by it from their first moment.
             apply_one(&conn, &services, Some(&ns), master_service(&self.name, None)).await?;
-            pmap_secret(&conn, &ns, &self.name).await?;
+            pmap_secret(&conn, &ns, &self.name, sink).await?;
         }
         let mut job = self.manifest(&built.image, &built.program.hash, &built.program.lock_hash, &built.pushed.digest);
-        use_pull_secret(&conn, &ns, &built, &mut job["spec"]["template"]["spec"]).await?;
+        use_pull_secret(&conn, &ns, &built, &mut job["spec"]["template"]["spec"], sink).await?;
         mark_ours(&mut job, Some(&ns));
         let object: DynamicObject = serde_json::from_value(job).map_err(|e| MagicError::new("Internal", e.to_string()))?;
         let pp = PostParams { field_manager: Some(FIELD_MANAGER.to_string()), ..PostParams::default() };
@@ -218,7 +218,8 @@ pub fn worker_env(job: &str) -> [Value; 3] {
     [
         json!({ "name": protocol::CONNECTED_ENV, "value": "1" }),
         json!({ "name": protocol::MASTER_ENV, "value": master_address(job) }),
-        json!({ "name": protocol::PMAP_TOKEN_ENV, "valueFrom": { "secretKeyRef": { "name": pmap_secret_name(job), "key": "token" } } }),
+        // Optional: where Secrets cannot be made, the pods start without it (and anyone may join).
+        json!({ "name": protocol::PMAP_TOKEN_ENV, "valueFrom": { "secretKeyRef": { "name": pmap_secret_name(job), "key": "token", "optional": true } } }),
     ]
 }
 
@@ -229,12 +230,20 @@ fn pmap_secret_name(job: &str) -> String {
 /// The Secret whose token the master of connected job `job` asks of every worker, so that no
 /// other pod of the cluster can take work or send results. Made once and kept (not owned by a
 /// run: the workers of a ReplicaSet serve every run of the job); `%k8s cleanup` removes it.
-pub async fn pmap_secret(conn: &crate::k8s::cluster::Conn, ns: &str, job: &str) -> Result<(), MagicError> {
+pub async fn pmap_secret(conn: &crate::k8s::cluster::Conn, ns: &str, job: &str, sink: &std::sync::Arc<dyn output::OutputSink>) -> Result<(), MagicError> {
     let kind = conn.kind("secrets").await?;
     let name = pmap_secret_name(job);
     let api = api_for(conn, &kind, Some(ns));
-    if conn.call(&format!("get secrets {name}"), api.get_metadata_opt(&name)).await?.is_some() {
-        return Ok(());
+    let forbidden = || {
+        let note = format!("note: not allowed to read or make the Secret {name} in {ns}; the job's pmap port takes any pod that connects\n");
+        sink.stream(output::StreamName::Stderr, &note);
+        Ok(())
+    };
+    match conn.call(&format!("get secrets {name}"), api.get_metadata_opt(&name)).await {
+        Ok(Some(_)) => return Ok(()),
+        Ok(None) => {}
+        Err(crate::k8s::cluster::ClusterError::Forbidden { .. }) => return forbidden(),
+        Err(e) => return Err(e.into()),
     }
     let secret = json!({
         "apiVersion": "v1",
@@ -243,7 +252,10 @@ pub async fn pmap_secret(conn: &crate::k8s::cluster::Conn, ns: &str, job: &str) 
         "type": "Opaque",
         "stringData": { "token": uuid::Uuid::new_v4().simple().to_string() }
     });
-    apply_one(conn, &kind, Some(ns), secret).await.map_err(MagicError::from)
+    match apply_one(conn, &kind, Some(ns), secret).await {
+        Err(crate::k8s::cluster::ClusterError::Forbidden { .. }) => forbidden(),
+        other => other.map_err(MagicError::from),
+    }
 }
 
 /// The Service of [`master_address`]: rank 0's pod, ready or not (of the run with Job uid
