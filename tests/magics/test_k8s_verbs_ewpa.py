@@ -142,6 +142,9 @@ def test_patch_strategic_merges_lists_by_key_where_merge_replaces(k8s_kernel, ns
     assert out == "deployment.apps/pat patched\n", out
     container = json.loads(kubectl_out("-n", ns, "get", "deploy", "pat", "-o", "json"))["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "nginx" and container["env"] == [{"name": "A", "value": "1"}], "merged by name, image kept"
+    # Once the rollout the patch started is over: while the controller still writes the
+    # Deployment's status, kubectl's own "no change" check sees a change (it compares objects).
+    kubectl_out("-n", ns, "rollout", "status", "deploy/pat", "--timeout=120s")
     assert kubectl_out("-n", ns, "patch", "deploy", "pat", "-p", env) == "deployment.apps/pat patched (no change)\n"
     # A merge patch replaces the list: the container has no image, and the server says so.
     c, _ = failed(k, f"%k8s patch deploy/pat --type merge -p '{env}'")
