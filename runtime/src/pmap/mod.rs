@@ -80,7 +80,7 @@ where
     #[cfg(not(feature = "net"))]
     {
         let _ = f;
-        panic!("kubernel::pmap::serve needs the kubernel runtime's `net` feature");
+        panic!("kubernel::serve runs in `%%k8s workers NAME --master JOB`, whose programs have the networked runtime (the kubernel crate's `net` feature); this one was built without it");
     }
 }
 
