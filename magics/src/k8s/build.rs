@@ -174,7 +174,7 @@ pub async fn build_image(
     // `latest` names the newest build, so that `image inspect kubernel/NAME` finds it.
     client.tag(&format!("kubernel/{name}"), &pushed.digest, "latest").await.map_err(not_pushed)?;
     let image = pulled_as(&pushed.reference, &registry);
-    let pull_secret = client.pull_secret(registry.pull.split('/').next().unwrap_or_default());
+    let pull_secret = client.pull_secret(registry.pull_host());
     let secs = started.elapsed().as_secs_f64();
     let what = match (program.compiled.is_empty(), pushed.reused) {
         (true, true) => "unchanged: nothing compiled or pushed".to_string(),
@@ -192,7 +192,7 @@ pub async fn build_image(
 /// Not allowed to make Secrets there: the pods pull without one, and a note says so.
 pub async fn use_pull_secret(conn: &Conn, ns: &str, built: &Built, pod_spec: &mut Value, sink: &Arc<dyn OutputSink>) -> Result<(), MagicError> {
     let Some(config) = &built.pull_secret else { return Ok(()) };
-    let host = built.registry.pull.split('/').next().unwrap_or_default();
+    let host = built.registry.pull_host();
     let name = pull_secret_name(host);
     let secret = json!({
         "apiVersion": "v1",
@@ -202,15 +202,22 @@ pub async fn use_pull_secret(conn: &Conn, ns: &str, built: &Built, pod_spec: &mu
         // ByteString is base64 in JSON, as a Secret's data must be.
         "data": { ".dockerconfigjson": k8s_openapi::ByteString(config.clone()) }
     });
+    let refused = format!("note: not allowed to make the pull secret {name} in {ns}; the pods pull {host} without your credentials\n");
+    if apply_secret(conn, ns, secret, &refused, sink).await? {
+        pod_spec["imagePullSecrets"] = json!([{ "name": name }]);
+    }
+    Ok(())
+}
+
+/// Applies a Secret kubernel needs; where the user may not make Secrets, says `refused` and
+/// goes on without it (false).
+pub async fn apply_secret(conn: &Conn, ns: &str, secret: Value, refused: &str, sink: &Arc<dyn OutputSink>) -> Result<bool, MagicError> {
     let kind = conn.kind("secrets").await?;
     match apply_one(conn, &kind, Some(ns), secret).await {
-        Ok(()) => {
-            pod_spec["imagePullSecrets"] = json!([{ "name": name }]);
-            Ok(())
-        }
+        Ok(()) => Ok(true),
         Err(ClusterError::Forbidden { .. }) => {
-            sink.stream(StreamName::Stderr, &format!("note: not allowed to make the pull secret {name} in {ns}; the pods pull {host} without your credentials\n"));
-            Ok(())
+            sink.stream(StreamName::Stderr, refused);
+            Ok(false)
         }
         Err(e) => Err(e.into()),
     }
@@ -226,7 +233,7 @@ fn pull_secret_name(host: &str) -> String {
 /// The pushed reference with the host the nodes use for the registry.
 fn pulled_as(reference: &str, registry: &RegistryChoice) -> String {
     let push_host = registry.push.split('/').next().unwrap_or_default();
-    let pull_host = registry.pull.split('/').next().unwrap_or_default();
+    let pull_host = registry.pull_host();
     match reference.strip_prefix(push_host) {
         Some(rest) if push_host != pull_host => format!("{pull_host}{rest}"),
         _ => reference.to_string(),

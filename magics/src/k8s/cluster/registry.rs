@@ -20,6 +20,13 @@ pub struct RegistryChoice {
     pub source: &'static str,
 }
 
+impl RegistryChoice {
+    /// `host[:port]` of [`RegistryChoice::pull`]: what the nodes' credentials are keyed by.
+    pub fn pull_host(&self) -> &str {
+        self.pull.split('/').next().unwrap_or_default()
+    }
+}
+
 pub async fn find_registry(conn: &Conn, flag: Option<&str>) -> Result<RegistryChoice, ClusterError> {
     let given = |spec: &str, source| RegistryChoice { push: spec.to_string(), pull: spec.to_string(), source };
     if let Some(spec) = flag.filter(|s| !s.is_empty()) {

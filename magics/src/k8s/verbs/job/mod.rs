@@ -19,7 +19,7 @@ pub use results::notebook_type;
 use super::flags::{Parsed, UsageError};
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::build::{build_image, cell_of, cpu_env, resources, restricted_pod, use_pull_secret, CELL_HASH, IMAGE_DIGEST, LOCK_HASH};
+use crate::k8s::build::{apply_secret, build_image, cell_of, cpu_env, resources, restricted_pod, use_pull_secret, CELL_HASH, IMAGE_DIGEST, LOCK_HASH};
 use crate::k8s::cluster::objects::{api_for, apply_one, mark_ours, session_id, DeleteOnDrop, Deletion, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
 use crate::k8s::cluster::Scope;
 use crate::k8s::watch::gone::until_name_gone;
@@ -233,16 +233,14 @@ fn pmap_secret_name(job: &str) -> String {
 pub async fn pmap_secret(conn: &crate::k8s::cluster::Conn, ns: &str, job: &str, sink: &std::sync::Arc<dyn output::OutputSink>) -> Result<(), MagicError> {
     let kind = conn.kind("secrets").await?;
     let name = pmap_secret_name(job);
-    let api = api_for(conn, &kind, Some(ns));
-    let forbidden = || {
-        let note = format!("note: not allowed to read or make the Secret {name} in {ns}; the job's pmap port takes any pod that connects\n");
-        sink.stream(output::StreamName::Stderr, &note);
-        Ok(())
-    };
-    match conn.call(&format!("get secrets {name}"), api.get_metadata_opt(&name)).await {
+    let refused = format!("note: not allowed to read or make the Secret {name} in {ns}; the job's pmap port takes any pod that connects\n");
+    match conn.call(&format!("get secrets {name}"), api_for(conn, &kind, Some(ns)).get_metadata_opt(&name)).await {
         Ok(Some(_)) => return Ok(()),
         Ok(None) => {}
-        Err(crate::k8s::cluster::ClusterError::Forbidden { .. }) => return forbidden(),
+        Err(crate::k8s::cluster::ClusterError::Forbidden { .. }) => {
+            sink.stream(output::StreamName::Stderr, &refused);
+            return Ok(());
+        }
         Err(e) => return Err(e.into()),
     }
     let secret = json!({
@@ -252,10 +250,7 @@ pub async fn pmap_secret(conn: &crate::k8s::cluster::Conn, ns: &str, job: &str, 
         "type": "Opaque",
         "stringData": { "token": uuid::Uuid::new_v4().simple().to_string() }
     });
-    match apply_one(conn, &kind, Some(ns), secret).await {
-        Err(crate::k8s::cluster::ClusterError::Forbidden { .. }) => forbidden(),
-        other => other.map_err(MagicError::from),
-    }
+    apply_secret(conn, ns, secret, &refused, sink).await.map(|_| ())
 }
 
 /// The Service of [`master_address`]: rank 0's pod, ready or not (of the run with Job uid
