@@ -212,8 +212,22 @@ fn an_item_that_cannot_be_sent_fails_the_call_without_hanging() {
     let worker = pod(port, 1, 2, &dir, &env);
     let (status, _, err) = master.wait(Duration::from_secs(60));
     assert!(!status.success(), "{err}");
-    assert!(err.contains("cannot be sent to a worker as JSON"), "{err}");
+    assert!(err.contains("cannot be sent to a worker"), "{err}");
     let _ = worker.wait(Duration::from_secs(30));
+}
+
+#[test]
+fn nan_and_infinities_come_back_from_workers_as_they_went() {
+    let (port, dir) = (free_port(), temp_dir("floats"));
+    let env = [("PMAP_FLOATS", "1"), ("PMAP_START_AFTER_MS", "1000")];
+    let master = pod(port, 0, 2, &dir, &env);
+    let worker = pod(port, 1, 2, &dir, &env);
+    let master = master.wait(Duration::from_secs(60));
+    ok("the master", &master);
+    let line = master.1.lines().find(|l| l.starts_with("PMAP_FLOATS")).unwrap_or_else(|| panic!("no PMAP_FLOATS line:\n{}", master.1));
+    assert!(line.contains("wrong=0 ") && line.ends_with("of=400"), "{line}");
+    assert!(!line.contains("from_workers=0 "), "the worker computed nothing, so nothing crossed the network: {line}");
+    ok("the worker", &worker.wait(Duration::from_secs(30)));
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use super::schedule::{Id, Schedule, LOCAL};
 use super::server::{self, Event};
-use super::wire::ToWorker;
+use super::wire::{self, ToWorker};
 use super::meter;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -171,7 +171,7 @@ fn coordinate<T: Serialize, R: DeserializeOwned>(c: &Call<T, R>, call: u64, serv
             Event::Results { indexes, payloads } => {
                 let mut results = Vec::with_capacity(indexes.len());
                 for (i, payload) in indexes.into_iter().zip(payloads) {
-                    match serde_json::from_slice::<R>(&payload) {
+                    match wire::unpack::<R>(&payload) {
                         Ok(r) => results.push((i as usize, r)),
                         Err(e) => {
                             c.lock().failed = Some(format!("a worker's result for item {i} does not fit the type of pmap's results: {e}"));
@@ -225,7 +225,7 @@ fn hand_out<T: Serialize, R>(c: &Call<T, R>, call: u64, server: &server::Server,
             .iter()
             .map(|&i| {
                 let item = g.items[i].as_ref().expect("an item handed to a worker is still here");
-                serde_json::to_vec(item).map(Bytes::from).map_err(|e| format!("pmap's item {i} cannot be sent to a worker as JSON: {e}"))
+                wire::pack(item).map_err(|e| format!("pmap's item {i} cannot be sent to a worker: {e}"))
             })
             .collect();
         let payloads = match payloads {

@@ -14,8 +14,8 @@
 //! - [`shutdown`]: the end of a connected job's rank 0 (the job program calls it): workers still
 //!   waiting are told to go.
 //!
-//! Items and results cross the network as JSON, hence the `Serialize + DeserializeOwned`
-//! bounds, also when the map runs on threads alone.
+//! Items and results cross the network (as MessagePack), hence the `Serialize +
+//! DeserializeOwned` bounds, also when the map runs on threads alone.
 
 mod meter;
 #[cfg(feature = "net")]

@@ -1,6 +1,8 @@
 //! The messages of pmap between the master (a zeromq ROUTER on rank 0) and its workers
 //! (DEALERs), in one place. A message is a JSON header frame, then one frame per item or result
-//! (the item's or result's own JSON), so payloads are not encoded twice.
+//! (the item's or result's own MessagePack), so payloads are not encoded twice. Payloads are
+//! MessagePack, not JSON, because JSON has no NaN or infinity: an `f64` result of NaN must come
+//! back as NaN from a pod, as it does from a thread.
 //!
 //! A worker says hello (and says it again every 500 ms, its beat), asks for items of call `k`
 //! for its free threads, and sends results back; the master answers with batches of call `k`,
@@ -73,6 +75,16 @@ pub fn decode<M: DeserializeOwned>(mut frames: Vec<Bytes>) -> Result<(M, Vec<Byt
     Ok((head, payloads))
 }
 
+/// An item or result as a payload frame (MessagePack, fields by name).
+pub fn pack<V: Serialize>(value: &V) -> Result<Bytes, String> {
+    rmp_serde::to_vec_named(value).map(Bytes::from).map_err(|e| e.to_string())
+}
+
+/// A payload frame back as an item or result.
+pub fn unpack<V: DeserializeOwned>(payload: &[u8]) -> Result<V, String> {
+    rmp_serde::from_slice(payload).map_err(|e| e.to_string())
+}
+
 /// Item indexes as ranges `[start, end)`, for a beat (batches are mostly runs of indexes).
 pub fn ranges(indexes: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
     let mut sorted: Vec<u64> = indexes.into_iter().collect();
@@ -117,13 +129,13 @@ mod tests {
 
     #[test]
     fn payloads_follow_the_header_unchanged() {
-        let items: Vec<Bytes> = [1u64, 20, 300].iter().map(|i| Bytes::from(serde_json::to_vec(i).unwrap())).collect();
+        let items: Vec<Bytes> = [1u64, 20, 300].iter().map(|i| pack(i).unwrap()).collect();
         let batch = ToWorker::Batch { call: 1, indexes: vec![0, 5, 9] };
         let (head, payloads) = round_trip(&batch, items.clone());
         assert_eq!((head.clone(), payloads.clone()), (batch, items));
         let ToWorker::Batch { indexes, .. } = head else { panic!("not a batch") };
         assert!(payloads_fit(&indexes, &payloads) && !payloads_fit(&indexes[1..], &payloads));
-        let back: Vec<u64> = payloads.iter().map(|p| serde_json::from_slice(p).unwrap()).collect();
+        let back: Vec<u64> = payloads.iter().map(|p| unpack(p).unwrap()).collect();
         assert_eq!(back, vec![1, 20, 300]);
         let results = ToMaster::Results { call: 1, indexes: vec![5] };
         assert_eq!(round_trip(&results, vec![Bytes::from_static(b"[1,2]")]), (results, vec![Bytes::from_static(b"[1,2]")]));

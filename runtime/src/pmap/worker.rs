@@ -378,14 +378,14 @@ where
     let (mut indexes, mut payloads) = (Vec::with_capacity(held), Vec::with_capacity(held));
     let mut panicked = None;
     for (index, payload) in batch.items {
-        let result = serde_json::from_slice::<T>(&payload)
+        let result = wire::unpack::<T>(&payload)
             .map_err(|e| format!("the item does not fit the type of this worker's pmap items: {e}"))
             .and_then(|item| catch_unwind(AssertUnwindSafe(|| f(item))).map_err(|p| super::panic_message(&p)))
-            .and_then(|r| serde_json::to_vec(&r).map_err(|e| format!("the result cannot be turned into JSON: {e}")));
+            .and_then(|r| wire::pack(&r).map_err(|e| format!("the result cannot be sent to the master: {e}")));
         match result {
-            Ok(json) => {
+            Ok(packed) => {
                 indexes.push(index);
-                payloads.push(Bytes::from(json));
+                payloads.push(packed);
                 meter::done_one();
             }
             Err(message) => {
