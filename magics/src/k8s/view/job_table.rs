@@ -162,7 +162,7 @@ pub fn items_chart(name: &str, series: &[(usize, Vec<(f64, u64)>)]) -> MimeBundl
         let (t, n) = points.last().copied().unwrap_or((0.0, 0));
         text.push_str(&format!("  rank {rank}: {n} items by {t:.1} s\n"));
     }
-    MimeBundle::plain(text).with("image/svg+xml", svg)
+    output::with_chart(MimeBundle::plain(text), svg)
 }
 
 #[cfg(test)]
@@ -193,6 +193,7 @@ mod tests {
         let svg = b.data["image/svg+xml"].as_str().unwrap();
         assert_eq!(svg.matches("<path").count(), 2);
         assert!(svg.contains("rank 1") && svg.contains("1.0 s"));
+        assert!(b.data.contains_key("image/png"), "no PNG for untrusted notebooks");
         assert!(b.text().unwrap().contains("rank 0: 30 items by 1.0 s"));
     }
 }
