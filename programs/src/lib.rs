@@ -36,6 +36,14 @@ pub struct Cell {
     pub net: bool,
 }
 
+impl Cell {
+    /// Whether the program uses `kubernel::metrics` (the runtime's `metrics` feature, and a
+    /// `metrics` port on its pods for Prometheus to scrape).
+    pub fn uses_metrics(&self) -> bool {
+        self.body.contains("kubernel::metrics") || self.items.contains("kubernel::metrics")
+    }
+}
+
 /// What the body is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -213,7 +221,14 @@ fn manifest(cell: &Cell, runtime: &Path) -> String {
     let mut deps = String::new();
     let has = |name: &str| cell.dependencies.iter().any(|(n, _)| n == name);
     // With `net` only where pmap goes over the network: the rest build and push less.
-    let features = if cell.net { ", features = [\"net\"]" } else { "" };
+    let mut wanted = Vec::new();
+    if cell.net {
+        wanted.push("\"net\"");
+    }
+    if cell.uses_metrics() {
+        wanted.push("\"metrics\"");
+    }
+    let features = if wanted.is_empty() { String::new() } else { format!(", features = [{}]", wanted.join(", ")) };
     deps.push_str(&format!("kubernel = {{ path = {:?}{features} }}\n", runtime.to_string_lossy()));
     if !has("serde") {
         deps.push_str("serde = \"1\"\n");

@@ -22,6 +22,9 @@ pub const FILES: &[(&str, &str)] = &[
     ("runtime/src/pmap/threads.rs", include_str!("../../runtime/src/pmap/threads.rs")),
     ("runtime/src/pmap/wire.rs", include_str!("../../runtime/src/pmap/wire.rs")),
     ("runtime/src/pmap/worker.rs", include_str!("../../runtime/src/pmap/worker.rs")),
+    ("runtime/src/queue/mod.rs", include_str!("../../runtime/src/queue/mod.rs")),
+    ("runtime/src/queue/resp.rs", include_str!("../../runtime/src/queue/resp.rs")),
+    ("runtime/src/metrics.rs", include_str!("../../runtime/src/metrics.rs")),
     // The display markers, shared with the kernel's output pump (display.rs includes it).
     ("output/src/markers.rs", include_str!("../../output/src/markers.rs")),
 ];

@@ -18,9 +18,13 @@ pub mod job;
 mod hand_over;
 mod launch;
 pub mod pmap;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod protocol;
+pub mod queue;
 
 pub use pmap::{pmap, serve};
+pub use queue::{queue, Lease, Queue, QueueError};
 
 use std::ops::Range;
 
@@ -139,6 +143,16 @@ pub fn hostname() -> String {
 }
 
 /// Whether this code runs in a pod that kubernel made (a job), not in a notebook cell.
+/// Says what this process is waiting for: a line the job's table shows in a pod, a note on
+/// stderr in a notebook cell.
+pub(crate) fn say_state(text: &str) {
+    if in_cluster() {
+        println!("{}", protocol::state_line(text));
+    } else {
+        eprintln!("kubernel: {text}");
+    }
+}
+
 pub fn in_cluster() -> bool {
     std::env::var_os(protocol::WORLD_ENV).is_some()
 }

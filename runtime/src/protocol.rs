@@ -74,6 +74,7 @@ pub const RESULT: &str = "KUBERNEL_RESULT";
 pub const ITEMS: &str = "KUBERNEL_ITEMS";
 pub const STATE: &str = "KUBERNEL_STATE";
 pub const FROM: &str = "KUBERNEL_FROM";
+pub const CPU: &str = "KUBERNEL_CPU";
 
 /// `KUBERNEL_PROGRESS 0.25`
 pub fn progress_line(fraction: f64) -> String {
@@ -120,6 +121,17 @@ pub fn parse_items(line: &str) -> Option<Items> {
     Some(Items { done: done.parse().ok()?, in_flight: in_flight.trim().parse().ok()? })
 }
 
+/// `KUBERNEL_CPU 12.34`: the CPU seconds this process has used (all its threads), written
+/// every second and once when the body returns, so the job's table can say how many cores a
+/// rank kept busy.
+pub fn cpu_line(seconds: f64) -> String {
+    format!("{CPU} {seconds:.2}")
+}
+
+pub fn parse_cpu(line: &str) -> Option<f64> {
+    line.strip_prefix(CPU)?.strip_prefix(' ')?.trim().parse().ok().filter(|s: &f64| s.is_finite() && *s >= 0.0)
+}
+
 /// `KUBERNEL_STATE waiting for master sq-0.sq:5555 (12 s)`: what a process is doing, when it is
 /// not computing (one line of text; a newline in it is replaced by a space).
 pub fn state_line(text: &str) -> String {
@@ -163,6 +175,9 @@ mod tests {
         let r = parse_result(&result_line(12, "alloc::vec::Vec<(u8, f64)>")).unwrap();
         assert_eq!((r.bytes, r.type_name.as_str()), (12, "alloc::vec::Vec<(u8, f64)>"));
         assert_eq!(parse_result("KUBERNEL_RESULT x y"), None);
+        assert_eq!(parse_cpu(&cpu_line(12.345)), Some(12.35));
+        assert_eq!(parse_cpu("KUBERNEL_CPU -1"), None);
+        assert_eq!(parse_cpu("KUBERNEL_CPUS 1"), None);
     }
 
     #[test]

@@ -111,6 +111,23 @@ pub fn cell_of(snapshot: &Snapshot, body: &str, body_line: usize) -> Cell {
     }
 }
 
+/// The runtime's metrics port (`kubernel::metrics`), named `metrics` so the cluster's
+/// Prometheus scrapes it.
+pub const METRICS_PORT: u16 = 9464;
+
+/// Gives the pod's program container a port named `metrics` when the program serves metrics.
+pub fn expose_metrics(cell: &Cell, pod_spec: &mut Value) {
+    if !cell.uses_metrics() {
+        return;
+    }
+    let container = &mut pod_spec["containers"][0];
+    let port = serde_json::json!({ "name": "metrics", "containerPort": METRICS_PORT });
+    match container["ports"].as_array_mut() {
+        Some(ports) => ports.push(port),
+        None => container["ports"] = serde_json::json!([port]),
+    }
+}
+
 /// `debian:bookworm-slim` as a registry names it: `library/debian:bookworm-slim`.
 pub fn base_reference(base: &str) -> String {
     // Parsed, not split at the first colon: in `127.0.0.1:5000/library/debian` it is a port's.

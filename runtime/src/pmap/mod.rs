@@ -17,7 +17,7 @@
 //! Items and results cross the network (as MessagePack), hence the `Serialize +
 //! DeserializeOwned` bounds, also when the map runs on threads alone.
 
-mod meter;
+pub(crate) mod meter;
 #[cfg(feature = "net")]
 mod master;
 // Pure; without `net` only its batch sizes are used (by the threads).

@@ -6,7 +6,7 @@ use super::flags::{Parsed, UsageError};
 use super::run::deployment;
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::build::{build_image, cell_of, resources, restricted_pod, use_pull_secret};
+use crate::k8s::build::{build_image, cell_of, expose_metrics, resources, restricted_pod, use_pull_secret};
 use crate::k8s::cluster::Scope;
 use crate::k8s::watch::rollout::DEFAULT_TIMEOUT;
 use serde_json::{json, Value};
@@ -87,6 +87,7 @@ impl Plan for Options {
         let built = build_image(&conn, cx.sink, &self.name, &cell, programs::Shape::Main, self.base.as_deref(), self.registry.as_deref()).await?;
         let kind = conn.kind("deployments.apps").await?;
         let mut spec = self.pod_spec(&built.image);
+        expose_metrics(&cell, &mut spec);
         use_pull_secret(&conn, &ns, &built, &mut spec, cx.sink).await?;
         let cause = format!("deploy {} (cell {})", self.name, built.program.hash);
         deployment(cx, &conn, &kind, &ns, &self.name, spec, self.replicas, &cause, self.overwrite, self.wait).await

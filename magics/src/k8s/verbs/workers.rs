@@ -10,7 +10,7 @@ use super::flags::{Parsed, UsageError};
 use super::job::{master_service, pmap_secret, refuse_theirs, worker_env};
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::build::{build_image, cell_of, cpu_env, resources, restricted_pod, use_pull_secret, CELL_HASH};
+use crate::k8s::build::{build_image, cell_of, cpu_env, expose_metrics, resources, restricted_pod, use_pull_secret, CELL_HASH};
 use crate::k8s::cluster::objects::{api_for, apply_one, MANAGED_BY};
 use crate::k8s::cluster::Scope;
 use crate::k8s::view::{name_of, LiveLine};
@@ -106,6 +106,7 @@ impl Plan for Options {
             pmap_secret(&conn, &ns, master, cx.sink).await?;
         }
         let mut set = self.manifest(&built.image, &built.program.hash);
+        expose_metrics(&cell, &mut set["spec"]["template"]["spec"]);
         use_pull_secret(&conn, &ns, &built, &mut set["spec"]["template"]["spec"], cx.sink).await?;
         apply_one(&conn, &kind, Some(&ns), set).await?;
         cx.sink.stream(StreamName::Stdout, &format!("replicaset.apps/{} created in {ns}\n", self.name));

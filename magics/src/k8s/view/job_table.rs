@@ -1,5 +1,5 @@
 //! The live table of a `%%k8s job` (a row per rank: pod, host, node, state, progress, pmap
-//! items and their rate, time, result, then a totals row) and, at the end of a job that
+//! items and their rate, the cores it kept busy, time, result, then a totals row) and, at the end of a job that
 //! handed out pmap items, a small SVG chart of items done over time per rank, so a class can
 //! see the load balance. Pure rendering: the job's loop owns the state.
 
@@ -17,6 +17,8 @@ pub struct RankLine {
     pub progress: Option<f64>,
     /// pmap items this rank has finished, and how many it holds now.
     pub items: Option<(u64, u64)>,
+    /// CPU seconds the rank's process has used (all its threads).
+    pub cpu: Option<f64>,
     /// Seconds since the rank started (to its end, once it ended).
     pub seconds: Option<f64>,
     pub result: String,
@@ -26,6 +28,7 @@ pub struct RankLine {
 pub fn job_table(name: &str, rows: &[RankLine], state: &str) -> MimeBundle {
     let with_items = rows.iter().any(|r| r.items.is_some());
     let with_host = rows.iter().any(|r| !r.host.is_empty());
+    let with_cpu = rows.iter().any(|r| r.cpu.is_some());
     let mut headers = vec!["RANK", "POD"];
     if with_host {
         headers.push("HOST");
@@ -33,6 +36,9 @@ pub fn job_table(name: &str, rows: &[RankLine], state: &str) -> MimeBundle {
     headers.extend(["NODE", "STATE", "PROGRESS"]);
     if with_items {
         headers.extend(["ITEMS", "ITEMS/S"]);
+    }
+    if with_cpu {
+        headers.push("CPU");
     }
     headers.extend(["TIME", "RESULT"]);
     let mut cells: Vec<Vec<String>> = rows
@@ -47,6 +53,9 @@ pub fn job_table(name: &str, rows: &[RankLine], state: &str) -> MimeBundle {
             if with_items {
                 c.push(r.items.map(|(done, _)| done.to_string()).unwrap_or_default());
                 c.push(rate(r.items.map(|(d, _)| d), r.seconds));
+            }
+            if with_cpu {
+                c.push(cores(r.cpu, r.seconds));
             }
             c.extend([r.seconds.map(|s| format!("{s:.1} s")).unwrap_or_default(), r.result.clone()]);
             c
@@ -65,6 +74,10 @@ pub fn job_table(name: &str, rows: &[RankLine], state: &str) -> MimeBundle {
             let items: u64 = rows.iter().filter_map(|r| r.items.map(|(d, _)| d)).sum();
             c.push(items.to_string());
             c.push(rate(Some(items), longest));
+        }
+        if with_cpu {
+            let used: f64 = rows.iter().filter_map(|r| r.cpu).sum();
+            c.push(cores(Some(used), longest));
         }
         c.extend([longest.map(|s| format!("{s:.1} s")).unwrap_or_default(), String::new()]);
         cells.push(c);
@@ -106,6 +119,14 @@ fn counted(n: usize, what: &str) -> String {
 
 fn distinct<'a>(names: impl Iterator<Item = &'a str>) -> usize {
     names.filter(|n| !n.is_empty()).collect::<std::collections::BTreeSet<_>>().len()
+}
+
+/// The cores kept busy on average: CPU seconds over the seconds the rank has run.
+fn cores(cpu: Option<f64>, seconds: Option<f64>) -> String {
+    match (cpu, seconds) {
+        (Some(c), Some(s)) if s > 0.5 => format!("{:.2}", c / s),
+        _ => String::new(),
+    }
 }
 
 fn rate(items: Option<u64>, seconds: Option<f64>) -> String {
@@ -184,7 +205,12 @@ mod tests {
         assert!(text.ends_with("job sq: running\n"));
         // Without pmap items there are no item columns, and a lone rank has no totals.
         let one = job_table("sq", &[row(0, "Running", None)], "running").text().unwrap().to_string();
-        assert!(!one.contains("ITEMS") && !one.contains("total"), "{one}");
+        assert!(!one.contains("ITEMS") && !one.contains("total") && !one.contains("CPU"), "{one}");
+        // The cores each rank kept busy, and all of them together over the longest time.
+        let busy = |rank, cpu| RankLine { cpu: Some(cpu), ..row(rank, "Succeeded", None) };
+        let t = job_table("sq", &[busy(0, 3.9), busy(1, 2.0)], "succeeded").text().unwrap().to_string();
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].contains("CPU") && lines[1].contains("1.95") && lines[2].contains("1.00") && lines[3].contains("2.95"), "{t}");
     }
 
     #[test]

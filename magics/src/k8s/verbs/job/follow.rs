@@ -38,6 +38,8 @@ pub(super) struct Row {
     doing: Option<String>,
     progress: Option<f64>,
     items: Option<(u64, u64)>,
+    /// CPU seconds the rank's process has used.
+    cpu: Option<f64>,
     /// pmap items done over time (seconds since the job began), for the chart.
     series: Vec<(f64, u64)>,
     started: Option<Instant>,
@@ -75,6 +77,7 @@ impl Row {
             state,
             progress: self.progress,
             items: self.items,
+            cpu: self.cpu,
             seconds: self.started.map(|s| self.ended.unwrap_or(now).duration_since(s).as_secs_f64()),
             result: self.result.as_ref().map(|(v, _)| short(v)).filter(|_| !worker).unwrap_or_default(),
         }
@@ -86,6 +89,7 @@ enum Report {
     Line(usize, String),
     Progress(usize, f64),
     Items(usize, u64, u64),
+    Cpu(usize, f64),
     Doing(usize, String),
     Display(MimeBundle, Option<String>, bool),
     Clear,
@@ -369,6 +373,7 @@ impl Handling<'_> {
                     row.series.push((at, done));
                 }
             }
+            Report::Cpu(rank, seconds) => rows[rank].cpu = Some(seconds),
             Report::Doing(rank, text) => rows[rank].doing = Some(text),
             Report::Display(bundle, id, update) => {
                 out.flush(sink);
@@ -463,6 +468,8 @@ async fn stream_logs(conn: Arc<Conn>, ns: String, pod: String, index: usize, pro
                     Report::Progress(rank, f)
                 } else if let Some(items) = protocol::parse_items(&marker) {
                     Report::Items(rank, items.done, items.in_flight)
+                } else if let Some(seconds) = protocol::parse_cpu(&marker) {
+                    Report::Cpu(rank, seconds)
                 } else if let Some(doing) = protocol::parse_state(&marker) {
                     Report::Doing(rank, doing.to_string())
                 } else if let Some(ready) = protocol::parse_result(&marker) {
@@ -488,7 +495,9 @@ async fn stream_logs(conn: Arc<Conn>, ns: String, pod: String, index: usize, pro
 
 /// Whether a line is one of the runtime's marker lines.
 fn protocol_line(line: &str) -> bool {
-    protocol::parse_progress(line).is_some() || protocol::parse_result(line).is_some() || protocol::parse_items(line).is_some() || protocol::parse_state(line).is_some()
+    protocol::parse_progress(line).is_some() || protocol::parse_result(line).is_some() || protocol::parse_items(line).is_some()
+        || protocol::parse_state(line).is_some()
+        || protocol::parse_cpu(line).is_some()
 }
 
 /// Asks the finished pod for its result (the program itself writes it out, by exec).

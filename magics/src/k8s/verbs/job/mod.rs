@@ -19,7 +19,7 @@ pub use results::notebook_type;
 use super::flags::{Parsed, UsageError};
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::build::{apply_secret, build_image, cell_of, cpu_env, resources, restricted_pod, use_pull_secret, CELL_HASH, IMAGE_DIGEST, LOCK_HASH};
+use crate::k8s::build::{apply_secret, build_image, cell_of, cpu_env, expose_metrics, resources, restricted_pod, use_pull_secret, CELL_HASH, IMAGE_DIGEST, LOCK_HASH};
 use crate::k8s::cluster::objects::{api_for, apply_one, mark_ours, session_id, DeleteOnDrop, Deletion, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
 use crate::k8s::cluster::Scope;
 use crate::k8s::watch::gone::until_name_gone;
@@ -53,7 +53,8 @@ const ABOUT: About = About {
         partition(range) tell each process its share, threads() its CPUs; the value of the body's
         last expression is each rank's result, and --into VAR makes them the notebook's VAR:
         Vec<T> in rank order; with --connected the processes are one world for kubernel::pmap
-        (rank 0 is the master) and VAR is the master's value [--image BASE] [--registry HOST[/PATH]]",
+        (rank 0 is the master) and VAR is the master's value; --parallelism P alone runs P
+        workers, for a work queue (kubernel::queue) they drain [--image BASE] [--registry HOST[/PATH]]",
     body: Some(Body::Rust),
     takes_command: false,
 };
@@ -104,7 +105,9 @@ impl Verb for Job {
         if !has_body {
             return Err(p.usage("a job runs the Rust code in the cell's body: write %%k8s job NAME, then the code below it"));
         }
-        let completions = p.number("--completions").unwrap_or(1);
+        // --parallelism P alone is P workers, as a work queue's Job: each drains the queue
+        // and exits when it is empty (kubectl's Job with parallelism and no completions).
+        let completions = p.number("--completions").or(p.number("--parallelism")).unwrap_or(1);
         // Every pod of a connected job runs until the master is done: all must run at once.
         if p.has("--connected") && p.number("--parallelism").is_some_and(|par| par < completions) {
             return Err(p.usage("a --connected job's pods all run at once: --parallelism must not be below --completions"));
@@ -170,6 +173,7 @@ impl Plan for Options {
             pmap_secret(&conn, &ns, &self.name, sink).await?;
         }
         let mut job = self.manifest(&built.image, &built.program.hash, &built.program.lock_hash, &built.pushed.digest);
+        expose_metrics(&cell, &mut job["spec"]["template"]["spec"]);
         use_pull_secret(&conn, &ns, &built, &mut job["spec"]["template"]["spec"], sink).await?;
         mark_ours(&mut job, Some(&ns));
         let object: DynamicObject = serde_json::from_value(job).map_err(|e| MagicError::new("Internal", e.to_string()))?;
