@@ -151,6 +151,23 @@ build_metrics_server_image() {
   rm -rf "$out"; mv "$out.tmp" "$out"; rm -rf "$dir"
 }
 
+# Prometheus and prometheus-adapter: each image holds its one static binary,
+# run as nobody (the manifests give them their configuration and data dirs).
+build_monitoring_image() {
+  local name=$1 ports=$2 bin out dir
+  bin=$(monitoring_dir)
+  out=$bin/$name.oci
+  [[ -f $out/index.json ]] && return 0
+  dir=$CACHE/rootfs/$name
+  rm -rf "$dir"; mkdir -p "$dir/etc" "$dir/tmp"
+  chmod 1777 "$dir/tmp"
+  cp "$bin/$name" "$dir/$name"
+  printf 'root:x:0:0:root:/:/%s\nnobody:x:65534:65534:nobody:/:/%s\n' "$name" "$name" >"$dir/etc/passwd"
+  "${OCI[@]}" build "$dir" "$out.tmp" "{\"Entrypoint\": [\"/$name\"], \"User\": \"65534:65534\", \"ExposedPorts\": {$ports}}" >>"$LOGS/images.log" 2>&1 \
+    || fail "image build ($name)" "$LOGS/images.log" "packing the image failed"
+  rm -rf "$out"; mv "$out.tmp" "$out"; rm -rf "$dir"
+}
+
 # push OCI_DIR REF...: push one image under each name (skips what is up to date).
 push_one() {
   local dir=$1; shift
@@ -161,6 +178,8 @@ push_one() {
 push_all_images() {
   build_coredns_image
   build_metrics_server_image
+  build_monitoring_image prometheus '"9090/tcp": {}'
+  build_monitoring_image prometheus-adapter '"6443/tcp": {}'
   push_one "$IMAGES/pause.oci" "${PAUSE_IMAGE#registry.k8s.io/}"
   push_one "$(bin_dir)/coredns.oci" "${COREDNS_IMAGE#registry.k8s.io/}"
   push_one "$(bin_dir)/metrics-server.oci" "${METRICS_SERVER_IMAGE#registry.k8s.io/}"
@@ -168,4 +187,6 @@ push_all_images() {
   push_one "$IMAGES/debian.oci" library/debian:bookworm-slim library/debian:bookworm library/debian:12-slim library/debian:12
   push_one "$IMAGES/$NGINX_OCI.oci" library/nginx:latest library/nginx:stable
   push_one "$IMAGES/redis.oci" library/redis:latest
+  push_one "$(monitoring_dir)/prometheus.oci" "$PROMETHEUS_IMAGE"
+  push_one "$(monitoring_dir)/prometheus-adapter.oci" "${ADAPTER_IMAGE#registry.k8s.io/}"
 }

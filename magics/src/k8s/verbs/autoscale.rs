@@ -1,5 +1,8 @@
 //! `autoscale deploy/NAME --max M [--min N] [--cpu-percent P]`: a HorizontalPodAutoscaler
-//! (autoscaling/v2) on CPU, with a note when the containers have no CPU request.
+//! (autoscaling/v2) on CPU, with a note when the containers have no CPU request; or, with
+//! `--metric NAME --target V`, on the pods' own metric (custom.metrics.k8s.io, served from
+//! Prometheus by prometheus-adapter). `--scale-down-window` shortens the five minutes the
+//! autoscaler waits before it scales down (behavior.scaleDown.stabilizationWindowSeconds).
 
 use super::flags::{split_first_kind_name, Parsed, UsageError};
 use super::{plan, About, Completing, Cx, Plan, Planned, Verb};
@@ -14,8 +17,10 @@ pub struct Autoscale;
 
 const ABOUT: About = About {
     name: "autoscale",
-    flags: &["--namespace", "--min", "--max", "--cpu-percent", "--name", "--context", "--kubeconfig"],
-    help: "  %k8s autoscale deploy/NAME --max M [--min N] [--cpu-percent P]   a HorizontalPodAutoscaler",
+    flags: &["--namespace", "--min", "--max", "--cpu-percent", "--metric", "--target", "--scale-down-window", "--name", "--context", "--kubeconfig"],
+    help: "  %k8s autoscale deploy/NAME --max M [--min N] [--cpu-percent P]   a HorizontalPodAutoscaler on CPU
+  %k8s autoscale deploy/NAME --max M --metric NAME --target V   on the pods' own metric (an average of V per pod,
+        from Prometheus through custom.metrics.k8s.io) [--scale-down-window 5m]",
     body: None,
     takes_command: false,
 };
@@ -26,6 +31,9 @@ struct Options {
     min: i64,
     max: i64,
     cpu_percent: i64,
+    /// A Pods metric and its average target, instead of CPU.
+    metric: Option<(String, String)>,
+    scale_down_window: Option<std::time::Duration>,
     scope: Scope,
 }
 
@@ -43,7 +51,23 @@ impl Verb for Autoscale {
         if min.is_some_and(|min| min > max) {
             return Err(p.usage("--min is more than --max"));
         }
+        let metric = match (p.text("--metric"), p.text("--target")) {
+            (Some(m), Some(t)) => {
+                if p.has("--cpu-percent") {
+                    return Err(p.usage("--cpu-percent or --metric, not both"));
+                }
+                if crate::k8s::view::quantity::parse_quantity(&t).is_none() {
+                    return Err(p.usage(format!("--target '{t}' is not a quantity (e.g. 2, 500m, 1k)")));
+                }
+                Some((m, t))
+            }
+            (Some(_), None) => return Err(p.usage("--metric NAME needs --target V, the average per pod to keep")),
+            (None, Some(_)) => return Err(p.usage("--target V goes with --metric NAME")),
+            (None, None) => None,
+        };
         plan(Options {
+            metric,
+            scale_down_window: p.duration("--scale-down-window"),
             positional: p.positional.clone(),
             name: p.text("--name"),
             min: min.unwrap_or(1),
@@ -71,7 +95,11 @@ impl Plan for Options {
         let hpa_name = self.name.clone().unwrap_or_else(|| name.clone());
         let (min, max, cpu) = (self.min, self.max, self.cpu_percent);
         let hpa_kind = conn.kind("horizontalpodautoscalers.autoscaling").await?;
-        let hpa = json!({
+        let metrics = match &self.metric {
+            Some((metric, target)) => json!([{ "type": "Pods", "pods": { "metric": { "name": metric }, "target": { "type": "AverageValue", "averageValue": target } } }]),
+            None => json!([{ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": cpu } } }]),
+        };
+        let mut hpa = json!({
             "apiVersion": "autoscaling/v2",
             "kind": "HorizontalPodAutoscaler",
             "metadata": { "name": hpa_name },
@@ -79,14 +107,21 @@ impl Plan for Options {
                 "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": name },
                 "minReplicas": min,
                 "maxReplicas": max,
-                "metrics": [{ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": cpu } } }]
+                "metrics": metrics
             }
         });
+        if let Some(window) = self.scale_down_window {
+            hpa["spec"]["behavior"] = json!({ "scaleDown": { "stabilizationWindowSeconds": window.as_secs() } });
+        }
         apply_one(&conn, &hpa_kind, Some(&ns), hpa).await?;
-        cx.sink.stream(
-            StreamName::Stdout,
-            &format!("horizontalpodautoscaler.autoscaling/{hpa_name} keeps deployment {name} between {min} and {max} replicas at {cpu}% CPU\n"),
-        );
+        let at = match &self.metric {
+            Some((metric, target)) => format!("{metric} at {target} per pod"),
+            None => format!("{cpu}% CPU"),
+        };
+        cx.sink.stream(StreamName::Stdout, &format!("horizontalpodautoscaler.autoscaling/{hpa_name} keeps deployment {name} between {min} and {max} replicas at {at}\n"));
+        if self.metric.is_some() {
+            return Ok(MagicOutput::None);
+        }
         let lacking: Vec<String> = deploy["spec"]["template"]["spec"]["containers"]
             .as_array()
             .into_iter()
@@ -120,5 +155,8 @@ mod tests {
             refused(&Autoscale, "deploy/web --max 0", false),
             "%k8s autoscale: --max '0' is not a number of replicas (a whole number, 1 or more)"
         );
+        assert_eq!(refused(&Autoscale, "deploy/w --max 5 --metric items_in_progress --target 2 --scale-down-window 10s", false), "");
+        assert!(refused(&Autoscale, "deploy/w --max 5 --metric items_in_progress", false).contains("needs --target"));
+        assert!(refused(&Autoscale, "deploy/w --max 5 --metric m --target lots", false).contains("not a quantity"));
     }
 }

@@ -42,6 +42,7 @@ pub mod top;
 pub mod use_;
 pub mod version;
 pub mod wait;
+pub mod watch;
 pub mod workers;
 
 use crate::framework::notebook::Notebook;
@@ -86,6 +87,7 @@ pub static ALL: &[&dyn Verb] = &[
     &set::Set,
     &rollout::Rollout,
     &autoscale::Autoscale,
+    &watch::WatchVerb,
     &top::Top,
     &owned::Owned,
     &cleanup::Cleanup,

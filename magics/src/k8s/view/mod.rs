@@ -9,6 +9,7 @@ pub mod describe;
 pub mod documents;
 pub mod explain;
 pub mod fields;
+pub mod hpa_chart;
 pub mod job_table;
 pub mod jsonpath;
 pub mod live;
