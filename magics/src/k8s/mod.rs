@@ -105,7 +105,7 @@ pub fn read(args: &[String], has_body: bool) -> Result<(&'static dyn Verb, Parse
 /// "apply and delete read YAML from the cell, exec sends it as stdin"
 fn body_takers() -> String {
     let names = |body: Body| ALL.iter().filter(|v| v.body() == Some(body)).map(|v| v.name()).collect::<Vec<_>>();
-    let (yaml, stdin, rust) = (names(Body::Manifests), names(Body::Stdin), names(Body::Rust));
+    let (yaml, stdin, rust, query) = (names(Body::Manifests), names(Body::Stdin), names(Body::Rust), names(Body::Query));
     // "apply, diff and delete"
     let and = |names: &[&str]| match names.split_last() {
         Some((last, init)) if !init.is_empty() => format!("{} and {last}", init.join(", ")),
@@ -118,6 +118,9 @@ fn body_takers() -> String {
     ];
     if !rust.is_empty() {
         parts.push(says(&rust, "takes Rust code", "take Rust code"));
+    }
+    if !query.is_empty() {
+        parts.push(says(&query, "takes its query", "take their query"));
     }
     parts.join(", ")
 }

@@ -33,6 +33,7 @@ pub mod label;
 pub mod logs;
 pub mod owned;
 pub mod patch;
+pub mod promql;
 pub mod port_forward;
 pub mod rollout;
 pub mod run;
@@ -88,6 +89,7 @@ pub static ALL: &[&dyn Verb] = &[
     &rollout::Rollout,
     &autoscale::Autoscale,
     &watch::WatchVerb,
+    &promql::Promql,
     &top::Top,
     &owned::Owned,
     &cleanup::Cleanup,
@@ -117,6 +119,8 @@ pub enum Body {
     Stdin,
     /// Rust code made into a program for the cluster (job, deploy, image build).
     Rust,
+    /// A query (promql).
+    Query,
 }
 
 /// What a verb is: its name, the flags it takes, its help, and what it does with a cell body.

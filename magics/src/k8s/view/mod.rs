@@ -13,6 +13,7 @@ pub mod hpa_chart;
 pub mod job_table;
 pub mod jsonpath;
 pub mod live;
+pub mod promql;
 pub mod quantity;
 pub mod table;
 
