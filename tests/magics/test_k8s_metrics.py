@@ -83,7 +83,7 @@ def test_an_hpa_on_the_programs_own_metric_scales_it(k8s_kernel, counted):
 
     wait_for("requests_per_second in custom.metrics.k8s.io", served, 120)
     text = ok(k, "%k8s autoscale deploy/counted --min 1 --max 3 --metric requests_per_second --target 2")
-    assert "at requests_per_second at 2 per pod" in text, text
+    assert "between 1 and 3 replicas at 2 requests_per_second per pod" in text, text
     text, msgs = apps_ok(k, "%k8s watch hpa/counted --replicas 3 --timeout 4m", 300)
     last = [m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] in ("display_data", "update_display_data") and "image/svg+xml" in m["content"]["data"]][-1]
     assert "3 replicas now, 3 desired; requests_per_second" in last, last

@@ -33,6 +33,7 @@ def redis(k8s_kernel, ns):
     ok(k, "%k8s expose deploy/redis --port 6379")
     ok(k, f"%k8s port-forward svc/redis {PORT}:6379")
     ok(k, ":dep kubernel", 300)
+    ok(k, ':dep serde_json = "1"', 300)
     return ns
 
 
@@ -69,6 +70,23 @@ q.for_each(|x| {
     # The workers that ran to the end did the rest; the one deleted is named as stopped, and its
     # items went back to the queue.
     assert "items) are back in the queue" in text or "item(s) are back in the queue" in text, text
+
+
+def test_long_lived_workers_taken_away_mid_run_lose_nothing(k8s_kernel, redis):
+    k, ns = k8s_kernel, redis
+    # The workers start (and wait on an empty queue, listed as workers) before the notebook
+    # clears and fills it: a clear must not make them unknown, or their items die with them.
+    ok(k, '%%k8s workers drainers --replicas 3\nlet q = kubernel::queue::<u64>("redis://redis:6379/lost").unwrap();\nloop {\n    q.for_each(|x| { std::thread::sleep(std::time::Duration::from_millis(20)); x * x }).unwrap();\n}', 300)
+    ok(k, f'let lost = kubernel::queue::<u64>("redis://127.0.0.1:{PORT}/lost").unwrap();\nlost.clear().unwrap();\nlost.push_all(0..1000u64).unwrap();\nstd::thread::sleep(std::time::Duration::from_millis(1500));')
+    # Two workers die at once, in the middle of their items.
+    pods = kubectl("-n", ns, "get", "pods", "-l", "app=drainers", "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
+    assert len(pods) == 3, pods
+    kubectl("-n", ns, "delete", "pod", pods[0], pods[1], "--grace-period=0", "--force", "--wait=false")
+    got = ok(k, "let r: Vec<u64> = lost.wait_results(1000, std::time::Duration::from_secs(120)).unwrap();\nprintln!(\"{}\", serde_json::to_string(&r).unwrap());", 180)
+    printed = [line for line in got.splitlines() if line.startswith("[")]
+    assert printed and json.loads(printed[-1]) == [x * x for x in range(1000)], got[-300:]
+    assert redis_cli(ns, "LLEN", "lost:results") == "1000"
+    ok(k, "%k8s delete rs/drainers")
 
 
 def test_an_empty_queue_ends_the_job(k8s_kernel, redis):

@@ -288,7 +288,7 @@ mod tests {
         assert!(err("", false).contains("a verb is needed"));
         assert_eq!(
             err("get pods", true),
-            "%%k8s get takes no cell body; apply, diff and delete read YAML from the cell, exec sends it as stdin, job, workers, deploy and image take Rust code"
+            "%%k8s get takes no cell body; apply, diff and delete read YAML from the cell, exec sends it as stdin, job, workers, deploy and image take Rust code, promql takes its query"
         );
         let (verb, p) = read(&args("config use-context kind"), false).unwrap();
         assert_eq!((verb.name(), p.positional.as_slice()), ("use", &["context".to_string(), "kind".to_string()][..]));

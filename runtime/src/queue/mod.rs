@@ -174,7 +174,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         Ok(self.call(&[b"LLEN", self.key("results").as_bytes()])?.int() as u64)
     }
 
-    /// Removes the queue's items, results and bookkeeping: a fresh start.
+    /// Removes the queue's items, results and what workers hold: a fresh start. Workers that
+    /// are running stay listed (they list themselves again every second).
     pub fn clear(&self) -> Result<()> {
         let mut keys = vec![self.name.clone(), self.key("ids"), self.key("results"), self.key("workers")];
         for w in self.workers()? {
@@ -327,10 +328,17 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         conn.call(&[b"SADD", self.key("workers").as_bytes(), self.worker.as_bytes()])?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
+        let (workers, me) = (self.key("workers"), self.worker.clone());
         std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_secs(1));
-                if conn.call(&[b"SET", alive.as_bytes(), b"1", b"PX", ms.as_bytes()]).is_err() {
+                // Listed again each time: a `clear` from the notebook empties the list of
+                // workers, and a worker missing from it would lose its items if it died.
+                let beat = vec![
+                    vec![b"SET".to_vec(), alive.as_bytes().to_vec(), b"1".to_vec(), b"PX".to_vec(), ms.as_bytes().to_vec()],
+                    vec![b"SADD".to_vec(), workers.as_bytes().to_vec(), me.as_bytes().to_vec()],
+                ];
+                if conn.pipeline(&beat).is_err() {
                     // Reconnect quietly: a missed beat or two is within the lease.
                     if let Ok(c) = Conn::open(&conn.addr.clone(), Duration::from_secs(2)) {
                         conn = c;

@@ -115,7 +115,7 @@ impl Plan for Options {
         }
         apply_one(&conn, &hpa_kind, Some(&ns), hpa).await?;
         let at = match &self.metric {
-            Some((metric, target)) => format!("{metric} at {target} per pod"),
+            Some((metric, target)) => format!("{target} {metric} per pod"),
             None => format!("{cpu}% CPU"),
         };
         cx.sink.stream(StreamName::Stdout, &format!("horizontalpodautoscaler.autoscaling/{hpa_name} keeps deployment {name} between {min} and {max} replicas at {at}\n"));

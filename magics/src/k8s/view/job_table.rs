@@ -153,7 +153,7 @@ pub fn items_chart(name: &str, series: &[(usize, Vec<(f64, u64)>)]) -> MimeBundl
     let y = |n: f64| H - BOTTOM - n / n_max * (H - BOTTOM - 20.0);
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"11\">\
-         <text x=\"{LEFT}\" y=\"13\">job {}: pmap items done per rank</text>\
+         <text x=\"{LEFT}\" y=\"13\">job {}: items done per rank (pmap or queue)</text>\
          <line x1=\"{LEFT}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#444\"/><line x1=\"{LEFT}\" y1=\"20\" x2=\"{LEFT}\" y2=\"{b}\" stroke=\"#444\"/>\
          <text x=\"{r}\" y=\"{lb}\" text-anchor=\"end\">{t_max:.1} s</text><text x=\"{LEFT}\" y=\"{lb}\">0</text>\
          <text x=\"{lx}\" y=\"24\" text-anchor=\"end\">{n}</text><text x=\"{lx}\" y=\"{b}\" text-anchor=\"end\">0</text>",
@@ -178,7 +178,7 @@ pub fn items_chart(name: &str, series: &[(usize, Vec<(f64, u64)>)]) -> MimeBundl
         svg.push_str(&format!("<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{colour}\">rank {rank}</text>", x(end) + 3.0, y(last as f64) + 4.0));
     }
     svg.push_str("</svg>");
-    let mut text = format!("job {name}: pmap items done per rank\n");
+    let mut text = format!("job {name}: items done per rank (pmap or queue)\n");
     for (rank, points) in series {
         let (t, n) = points.last().copied().unwrap_or((0.0, 0));
         text.push_str(&format!("  rank {rank}: {n} items by {t:.1} s\n"));
