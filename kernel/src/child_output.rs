@@ -17,6 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// Starts a line of stderr carried on stdout.
 pub const STDERR_MARK: &str = "\u{1}KUBERNEL_STDERR:";
+/// Starts a line of stdout carried on stderr. evcxr reads the stdout pipe only while a command
+/// runs, but stderr always: what threads of user code print between cells (a live display)
+/// goes that way, so that it is shown now and not when the next cell runs.
+pub const STDOUT_MARK: &str = "\u{1}KUBERNEL_STDOUT:";
 
 static IN_CHILD: AtomicBool = AtomicBool::new(false);
 /// Set when evcxr's runtime has read a command, cleared when it reports the command complete.
@@ -74,6 +78,8 @@ pub unsafe extern "C" fn write(fd: libc::c_int, buf: *const libc::c_void, count:
             if data.starts_with(EXECUTION_COMPLETE) {
                 RUNNING_COMMAND.store(false, Ordering::SeqCst);
                 LINE_OPEN.store(false, Ordering::SeqCst);
+            } else if !RUNNING_COMMAND.load(Ordering::SeqCst) {
+                return send_lines(data, true, 2, STDOUT_MARK);
             } else if data.windows(REQUEST_PREFIX.len()).any(|w| w == REQUEST_PREFIX) {
                 // User code asked itself (evcxr_input's way): its next read needs no request.
                 LINE_OPEN.store(true, Ordering::SeqCst);
@@ -138,7 +144,7 @@ pub unsafe extern "C" fn read(fd: libc::c_int, buf: *mut libc::c_void, count: li
 
 unsafe fn stderr_piece(data: &[u8]) -> libc::ssize_t {
     if PENDING.busy.swap(true, Ordering::Acquire) {
-        return send_lines(data, true);
+        return stderr_lines(data, true);
     }
     let len = &mut *PENDING.len.get();
     let buf = &mut *PENDING.buf.get();
@@ -152,16 +158,16 @@ unsafe fn stderr_piece(data: &[u8]) -> libc::ssize_t {
                 if first_end <= room {
                     buf[*len..*len + first_end].copy_from_slice(&data[..first_end]);
                     *len += first_end;
-                    send_lines(&buf[..*len], false);
+                    stderr_lines(&buf[..*len], false);
                 } else {
-                    send_lines(&buf[..*len], true);
-                    send_lines(&data[..first_end], false);
+                    stderr_lines(&buf[..*len], true);
+                    stderr_lines(&data[..first_end], false);
                 }
                 *len = 0;
                 if first_end <= last {
-                    send_lines(&data[first_end..=last], false);
+                    stderr_lines(&data[first_end..=last], false);
                 }
-            } else if send_lines(&data[..=last], false) < 0 {
+            } else if stderr_lines(&data[..=last], false) < 0 {
                 result = -1;
             }
             keep(&data[last + 1..], len, buf);
@@ -178,10 +184,10 @@ unsafe fn keep(rest: &[u8], len: &mut usize, buf: &mut [u8; 4096]) {
         return;
     }
     if *len + rest.len() > buf.len() {
-        send_lines(&buf[..*len], true);
+        stderr_lines(&buf[..*len], true);
         *len = 0;
         if rest.len() > buf.len() {
-            send_lines(rest, true);
+            stderr_lines(rest, true);
             return;
         }
     }
@@ -196,15 +202,25 @@ unsafe fn flush_pending() {
     let len = &mut *PENDING.len.get();
     if *len > 0 {
         let buf = &*PENDING.buf.get();
-        send_lines(&buf[..*len], true);
+        stderr_lines(&buf[..*len], true);
         *len = 0;
     }
     PENDING.busy.store(false, Ordering::Release);
 }
 
-/// Writes each line as one writev to stdout: marker, line, newline (added when `whole` and
+/// Lines of stderr: behind a marker on stdout while a command runs, to keep their order with
+/// stdout; straight to stderr between commands, when only stderr is read.
+unsafe fn stderr_lines(data: &[u8], whole: bool) -> libc::ssize_t {
+    if RUNNING_COMMAND.load(Ordering::SeqCst) {
+        send_lines(data, whole, 1, STDERR_MARK)
+    } else {
+        send_lines(data, whole, 2, "")
+    }
+}
+
+/// Writes each line as one writev to `fd`: marker, line, newline (added when `whole` and
 /// missing). No allocation: this may run anywhere.
-unsafe fn send_lines(data: &[u8], whole: bool) -> libc::ssize_t {
+unsafe fn send_lines(data: &[u8], whole: bool, fd: libc::c_int, mark: &str) -> libc::ssize_t {
     let mut start = 0;
     while start < data.len() {
         let end = match data[start..].iter().position(|b| *b == b'\n') {
@@ -214,11 +230,11 @@ unsafe fn send_lines(data: &[u8], whole: bool) -> libc::ssize_t {
         let line = &data[start..end];
         let newline: &[u8] = if line.ends_with(b"\n") || !whole { b"" } else { b"\n" };
         let parts = [
-            libc::iovec { iov_base: STDERR_MARK.as_ptr() as *mut libc::c_void, iov_len: STDERR_MARK.len() },
+            libc::iovec { iov_base: mark.as_ptr() as *mut libc::c_void, iov_len: mark.len() },
             libc::iovec { iov_base: line.as_ptr() as *mut libc::c_void, iov_len: line.len() },
             libc::iovec { iov_base: newline.as_ptr() as *mut libc::c_void, iov_len: newline.len() },
         ];
-        if libc::syscall(libc::SYS_writev, 1, parts.as_ptr(), 3) < 0 {
+        if libc::syscall(libc::SYS_writev, fd, parts.as_ptr(), 3) < 0 {
             return -1;
         }
         start = end;

@@ -905,3 +905,22 @@ def test_stdout_and_stderr_keep_their_order(kernel: Kernel) -> None:
         for line in m["content"]["text"].splitlines():
             seq.append(f"{m['content']['name']}:{line}")
     assert seq == ["stdout:o1", "stderr:e1", "stdout:o2", "stderr:e2"], seq
+
+
+def test_threads_a_cell_left_running_are_heard_between_cells(kernel: Kernel) -> None:
+    # A live display (traffic, progress) is drawn by a thread while no cell runs: its output
+    # must be shown then, not when the next cell happens to run, and its panic is not the
+    # next cell's error.
+    k = kernel
+    reply, msgs = k.execute(
+        "std::thread::spawn(|| { for i in 0..4 { std::thread::sleep(std::time::Duration::from_millis(300)); "
+        'println!("tick {i}"); } eprintln!("done"); panic!("late trouble"); });'
+    )
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    msg_id = reply["parent_header"]["msg_id"]
+    k.wait_iopub(msg_id, lambda m: m["msg_type"] == "stream" and "late trouble" in m["content"]["text"], timeout=QUICK)
+    seen = k.iopub[msg_id]
+    assert stream_text(seen) == "tick 0\ntick 1\ntick 2\ntick 3\n", describe(reply, seen)
+    assert "done\n" in stream_text(seen, "stderr"), describe(reply, seen)
+    reply, msgs = k.execute("1 + 1")
+    assert reply["content"]["status"] == "ok" and result_text(msgs) == "2", describe(reply, msgs)

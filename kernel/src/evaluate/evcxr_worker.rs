@@ -282,10 +282,11 @@ fn execute(
     // A dead child is replaced by evcxr: track the new one so interrupt kills the right process.
     *shared.child.lock().unwrap() = Some(context.process_handle());
     pump.flush();
+    let panic = pump.take_panic();
+    pump.cell_ended();
     let interrupted = shared.interrupted.swap(false, Ordering::SeqCst);
     match result {
         Ok(outputs) => {
-            let panic = pump.take_panic();
             // evcxr keeps what the cell defined even when it panicked; read it before anything
             // else rewrites lib.rs, but count only cells that succeeded.
             let counts = matches!(origin, Origin::Cell) && panic.is_none();

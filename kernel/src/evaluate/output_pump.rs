@@ -9,6 +9,7 @@
 use crossbeam_channel::{select, Receiver, Sender};
 use output::markers::{Decoder, Event};
 use output::{MimeBundle, OutputSink, StreamName};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +21,9 @@ const COALESCE: Duration = Duration::from_millis(5);
 pub struct PumpState {
     pub sink: Mutex<Option<Arc<dyn OutputSink>>>,
     pub panic: Mutex<Option<String>>,
+    /// A cell runs. Between cells, output comes from threads the cells left running; a panic
+    /// report there is shown as it is, as no cell waits to take it as its error.
+    pub cell_running: AtomicBool,
 }
 
 pub struct Pump {
@@ -39,10 +43,17 @@ impl Pump {
         Pump { state, flush_tx }
     }
 
-    /// Output from now on goes to `sink`.
+    /// Output from now on goes to `sink`: that of the cell, and after it, what the threads it
+    /// left running print, until the next cell.
     pub fn attach(&self, sink: Arc<dyn OutputSink>) {
         *self.state.sink.lock().unwrap() = Some(sink);
         self.state.panic.lock().unwrap().take();
+        self.state.cell_running.store(true, Ordering::SeqCst);
+    }
+
+    /// The cell has ended and its output is flushed.
+    pub fn cell_ended(&self) {
+        self.state.cell_running.store(false, Ordering::SeqCst);
     }
 
     /// Waits until everything printed so far has reached the sink.
@@ -151,6 +162,9 @@ impl Worker {
     }
 
     fn stderr_line(&mut self, line: String) {
+        if let Some(out) = line.strip_prefix(crate::child_output::STDOUT_MARK) {
+            return self.stdout_line(out.to_string());
+        }
         if self.in_backtrace {
             // evcxr forces RUST_BACKTRACE=1 in its child; the frames are of generated code.
             if line.starts_with("note: ") {
@@ -170,7 +184,7 @@ impl Worker {
             return;
         }
         // "thread '<unnamed>' panicked at src/lib.rs:3:1:" (newer Rust adds " (1387)" after the name)
-        if line.starts_with("thread '") && line.contains(" panicked at ") {
+        if line.starts_with("thread '") && line.contains(" panicked at ") && self.state.cell_running.load(Ordering::SeqCst) {
             // The panic hook writes a blank line first; it belongs to the report.
             if self.stderr_buf.ends_with("\n\n") || self.stderr_buf == "\n" {
                 self.stderr_buf.pop();
