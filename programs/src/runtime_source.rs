@@ -25,6 +25,8 @@ pub const FILES: &[(&str, &str)] = &[
     ("runtime/src/queue/mod.rs", include_str!("../../runtime/src/queue/mod.rs")),
     ("runtime/src/queue/resp.rs", include_str!("../../runtime/src/queue/resp.rs")),
     ("runtime/src/metrics.rs", include_str!("../../runtime/src/metrics.rs")),
+    ("runtime/src/load.rs", include_str!("../../runtime/src/load.rs")),
+    ("runtime/src/shutdown.rs", include_str!("../../runtime/src/shutdown.rs")),
     // The display markers, shared with the kernel's output pump (display.rs includes it).
     ("output/src/markers.rs", include_str!("../../output/src/markers.rs")),
 ];

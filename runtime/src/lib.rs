@@ -7,7 +7,9 @@
 //!   job (rank 0 the master, the others its workers);
 //! - [`partition`]: this rank's contiguous share of a range;
 //! - [`progress`]: how far this rank has got, shown in the job's live table (in a cell: a bar);
-//! - [`display`]: HTML, Markdown, SVG and PNG output, updated in place by id, and clearing.
+//! - [`display`]: HTML, Markdown, SVG and PNG output, updated in place by id, and clearing;
+//! - [`queue()`]: a work queue on Redis; [`load`]: steady traffic to a web service, charted live;
+//!   [`shutdown`]: SIGTERM as a flag, for a service that leaves gracefully.
 //!
 //! A job cell's program calls [`job::main`] (written by kubernel, not by hand), which hands the
 //! value of the cell's last expression back to the notebook.
@@ -17,11 +19,13 @@ pub mod display;
 pub mod job;
 mod hand_over;
 mod launch;
+pub mod load;
 pub mod pmap;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod protocol;
 pub mod queue;
+pub mod shutdown;
 
 pub use pmap::{pmap, serve};
 pub use queue::{queue, Lease, Queue, QueueError};

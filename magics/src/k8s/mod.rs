@@ -51,7 +51,7 @@ Tab completes verbs, flags, kinds and the names of live objects.";
 /// kubectl's verbs that kubernel does not have: said so, rather than "did you mean" another.
 const NOT_YET: &[&str] = &[
     "edit", "replace", "attach",
-    "proxy", "drain", "cordon", "uncordon", "taint", "certificate", "kustomize", "plugin", "debug", "events",
+    "drain", "cordon", "uncordon", "taint", "certificate", "kustomize", "plugin", "debug", "events",
     "completion", "alpha", "options",
 ];
 

@@ -112,6 +112,10 @@ pub const FLAGS: &[Flag] = &[
     flag("--patch", Some("-p"), Text, "a patch (JSON or YAML)"),
     flag("--for", None, Text, "a condition: condition=NAME[=VALUE], delete, create or jsonpath='{PATH}'[=VALUE]"),
     flag("--list", None, Switch, ""),
+    flag("--readiness", None, Text, "an HTTP path (e.g. /ready)"),
+    flag("--max-surge", None, Text, "a number of pods or a percentage (e.g. 1, 25%)"),
+    flag("--max-unavailable", None, Text, "a number of pods or a percentage (e.g. 0, 25%)"),
+    flag("--grace-period", None, Whole { min: 0, bad: "a number of seconds" }, "a number of seconds"),
 ];
 
 /// Flags whose value means something else in one verb (`patch --type` is a patch type, not a

@@ -33,8 +33,9 @@ pub mod label;
 pub mod logs;
 pub mod owned;
 pub mod patch;
-pub mod promql;
 pub mod port_forward;
+pub mod promql;
+pub mod proxy;
 pub mod rollout;
 pub mod run;
 pub mod scale;
@@ -85,6 +86,7 @@ pub static ALL: &[&dyn Verb] = &[
     &exec::Exec,
     &cp::Cp,
     &port_forward::PortForward,
+    &proxy::Proxy,
     &set::Set,
     &rollout::Rollout,
     &autoscale::Autoscale,

@@ -138,7 +138,7 @@ impl Plan for Options {
         let cause = format!("run {name} --image {}", self.image);
         let spec = json!({ "containers": [container] });
         let wait = (!self.no_wait).then(|| self.timeout.unwrap_or(DEFAULT_TIMEOUT));
-        deployment(cx, &conn, &kind, &ns, name, spec, self.replicas, &cause, self.overwrite, wait).await
+        deployment(cx, &conn, &kind, &ns, name, spec, self.replicas, None, &cause, self.overwrite, wait).await
     }
 }
 
@@ -154,6 +154,7 @@ pub(super) async fn deployment(
     name: &str,
     spec: Value,
     replicas: i64,
+    strategy: Option<Value>,
     cause: &str,
     overwrite: bool,
     wait: Option<Duration>,
@@ -174,6 +175,10 @@ pub(super) async fn deployment(
                 "template": { "metadata": { "labels": labels }, "spec": spec }
             }
         });
+        let mut deployment = deployment;
+        if let Some(strategy) = strategy {
+            deployment["spec"]["strategy"] = strategy;
+        }
         match (someone_elses(&conn, &kind, &ns, name).await?, overwrite) {
             (None, _) => apply_one(&conn, &kind, Some(&ns), deployment).await?,
             (Some((who, _)), false) => {
