@@ -14,6 +14,15 @@ use serde_json::Value;
 pub const BEGIN: &str = "KUBERNEL_BEGIN_CONTENT";
 pub const END: &str = "KUBERNEL_END_CONTENT";
 pub const CLEAR: &str = "KUBERNEL_CLEAR_OUTPUT";
+/// One display in several representations at once (a chart as SVG and its text form, say): the
+/// block's body is a JSON object from MIME type to content.
+pub const BUNDLE: &str = "application/vnd.kubernel.bundle+json";
+
+/// The body of a `BUNDLE` block: one line of JSON, so no line of it can read as the end marker.
+pub fn bundle_body(parts: &[(&str, &str)]) -> String {
+    let map: serde_json::Map<String, Value> = parts.iter().map(|(m, b)| (m.to_string(), Value::String(b.to_string()))).collect();
+    Value::Object(map).to_string()
+}
 
 /// What one line of output means, once decoded.
 #[derive(Debug, Clone, PartialEq)]

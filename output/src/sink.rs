@@ -42,14 +42,44 @@ impl MimeBundle {
     /// What a program showed as `mime` (through the display markers), with a text/plain form
     /// beside it, so that a terminal client still has something to read: Markdown as its
     /// source, HTML as its text, an image named.
+    /// SVG gets a PNG beside it: JupyterLab does not show SVG in a notebook that is not trusted
+    /// (one opened after it was run elsewhere), but it shows PNG.
     pub fn of_content(mime: &str, body: String) -> Self {
+        if mime == crate::markers::BUNDLE {
+            return Self::of_parts(&body);
+        }
         let plain = match mime {
             "text/plain" | "text/markdown" | "text/latex" => body.clone(),
             "text/html" => crate::html::html_text(&body),
             other if other.starts_with("image/") => format!("({other} image)"),
             other => format!("({other})"),
         };
+        if mime == "image/svg+xml" {
+            return crate::chart::with_chart(Self::plain(plain), body);
+        }
         Self::plain(plain).with(mime, crate::markers::content_value(mime, body))
+    }
+
+    /// A `BUNDLE` block: each representation as given; a text/plain form and a PNG of an SVG
+    /// are added where they are missing.
+    fn of_parts(body: &str) -> Self {
+        let Ok(Value::Object(parts)) = serde_json::from_str::<Value>(body) else {
+            return Self::plain("(a display that could not be read)");
+        };
+        let mut bundle = Self::new();
+        for (mime, value) in parts {
+            let Value::String(text) = value else { continue };
+            bundle = match mime.as_str() {
+                "image/svg+xml" if !bundle.data.contains_key("image/png") => crate::chart::with_chart(bundle, text),
+                _ => bundle.with(&mime, crate::markers::content_value(&mime, text)),
+            };
+        }
+        if bundle.text().is_none() {
+            let (mime, value) = bundle.data.iter().next().map(|(m, v)| (m.clone(), v.clone())).unwrap_or_default();
+            let plain = Self::of_content(&mime, value.as_str().unwrap_or_default().to_string());
+            bundle = bundle.with("text/plain", plain.text().unwrap_or_default().to_string());
+        }
+        bundle
     }
 
     pub fn text(&self) -> Option<&str> {
@@ -154,5 +184,27 @@ mod content_tests {
         assert!(md.data.contains_key("text/markdown"));
         assert_eq!(MimeBundle::of_content("text/html", "<b>3</b> of <i>4</i>".into()).text(), Some("3 of 4"));
         assert_eq!(MimeBundle::of_content("image/png", "AAAA".into()).text(), Some("(image/png image)"));
+    }
+
+    const SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"20\" height=\"10\"><rect width=\"5\" height=\"5\" fill=\"red\"/></svg>";
+
+    #[test]
+    fn svg_comes_with_a_png_for_notebooks_that_are_not_trusted() {
+        let b = MimeBundle::of_content("image/svg+xml", SVG.into());
+        assert_eq!(b.data["image/svg+xml"], SVG);
+        assert!(b.data["image/png"].as_str().is_some_and(|p| p.starts_with("iVBOR")), "{:?}", b.data.keys());
+        assert_eq!(b.text(), Some("(image/svg+xml image)"));
+    }
+
+    #[test]
+    fn a_bundle_block_keeps_each_representation() {
+        let body = crate::markers::bundle_body(&[("text/plain", "3 requests, 0 failed"), ("image/svg+xml", SVG)]);
+        let b = MimeBundle::of_content(crate::markers::BUNDLE, body);
+        assert_eq!(b.text(), Some("3 requests, 0 failed"));
+        assert_eq!(b.data["image/svg+xml"], SVG);
+        assert!(b.data.contains_key("image/png"));
+        let html_only = MimeBundle::of_content(crate::markers::BUNDLE, crate::markers::bundle_body(&[("text/html", "<b>hi</b>")]));
+        assert_eq!(html_only.text(), Some("hi"));
+        assert_eq!(MimeBundle::of_content(crate::markers::BUNDLE, "not json".into()).text(), Some("(a display that could not be read)"));
     }
 }

@@ -29,6 +29,17 @@ impl Display {
         Display::new("text/html", body.as_ref())
     }
 
+    /// One display in several forms at once, as (MIME type, body): a chart as SVG with its text
+    /// form for terminal clients, say. The kernel adds a PNG of an SVG.
+    pub fn bundle(parts: &[(&str, &str)]) -> Display {
+        Display::new(markers::BUNDLE, &markers::bundle_body(parts))
+    }
+
+    /// Replaces what this display shows with several forms (see [`Display::bundle`]).
+    pub fn update_bundle(&self, parts: &[(&str, &str)]) {
+        self.update(markers::BUNDLE, &markers::bundle_body(parts));
+    }
+
     /// Replaces what this display shows.
     pub fn update(&self, mime: &str, body: &str) {
         emit(&markers::update(mime, body, &self.id));
@@ -93,9 +104,13 @@ fn emit(block: &str) {
 }
 
 fn new_id() -> String {
+    // In a notebook every cell is a library of its own with its own copy of this crate, so the
+    // counter starts again in each: the clock keeps ids of different cells apart (an id met
+    // twice would redraw an older cell's display).
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let rank = std::env::var(crate::protocol::RANK_ENV).unwrap_or_default();
-    format!("kubernel-{}-{rank}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("kubernel-{}-{rank}-{nanos:x}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -122,6 +137,15 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn ids_differ_even_when_the_counter_starts_again() {
+        let (a, b) = (new_id(), new_id());
+        assert_ne!(a, b);
+        // The part before the counter, as a copy of this crate in another cell would make it.
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        assert_ne!(a.rsplit_once('-').unwrap().0, new_id().rsplit_once('-').unwrap().0);
     }
 
     #[test]

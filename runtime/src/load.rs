@@ -333,68 +333,83 @@ impl Report {
         text
     }
 
-    /// The cell's live view: a headline, failures by cause, and the share of each answer per
-    /// second as stacked bars (failures in red on top).
-    fn html(&self, running: bool) -> String {
+    /// The cell's live view, as an SVG picture with its text form beside it: a headline,
+    /// failures by cause, and the share of each answer per second as stacked bars (failures in
+    /// red on top). A picture rather than HTML, so that it also shows in a notebook opened
+    /// later, where JupyterLab strips SVG out of HTML.
+    fn view(&self, running: bool) -> (String, String) {
         let state = if running { "sending" } else { "stopped" };
-        let mut html = format!(
-            "<div style=\"font-family:sans-serif;font-size:13px\"><div><b>traffic</b> to <code>{}</code> ({state}): <b>{}</b> requests in {:.0} s, <b style=\"color:{}\">{} failed</b></div>",
+        let text = format!("traffic to {} ({state}): {self:?}", self.url);
+        (text, self.svg(state))
+    }
+
+    fn svg(&self, state: &str) -> String {
+        const LEFT: f64 = 10.0;
+        const WIDTH: f64 = 600.0;
+        const BARS: f64 = 120.0;
+        let mut body = format!(
+            "<text x=\"{LEFT}\" y=\"16\"><tspan font-weight=\"bold\">traffic</tspan> to {} ({state})</text>\
+             <text x=\"{LEFT}\" y=\"34\"><tspan font-weight=\"bold\">{}</tspan> requests in {:.0} s, <tspan font-weight=\"bold\" fill=\"{}\">{} failed</tspan></text>",
             escape(&self.url),
             self.requests,
             self.seconds,
-            if self.failed > 0 { FAILED } else { "inherit" },
+            if self.failed > 0 { FAILED } else { "#000" },
             self.failed
         );
-        html.push_str("<div>");
-        for (i, (answer, count)) in self.answers.iter().enumerate() {
-            html.push_str(&format!(
-                "<span style=\"margin-right:1em\"><span style=\"color:{}\">&#9632;</span> {} {count} ({:.0}%)</span>",
-                colour(i),
-                escape(answer),
-                percent(*count, self.requests)
+        // The legend: a square of each answer's colour, then its count and share.
+        let mut x = LEFT;
+        let legend = self.answers.iter().enumerate().map(|(i, (a, c))| (colour(i), format!("{a} {c} ({:.0}%)", percent(*c, self.requests))));
+        let failed = (self.failed > 0).then(|| (FAILED, format!("failed {}", self.failed)));
+        for (fill, label) in legend.chain(failed) {
+            body.push_str(&format!(
+                "<rect x=\"{x:.0}\" y=\"43\" width=\"10\" height=\"10\" fill=\"{fill}\"/><text x=\"{:.0}\" y=\"52\">{}</text>",
+                x + 14.0,
+                escape(&label)
             ));
+            x += 14.0 + 7.0 * label.chars().count() as f64 + 16.0;
         }
-        if self.failed > 0 {
-            html.push_str(&format!("<span style=\"color:{FAILED}\">&#9632;</span> failed {}", self.failed));
-        }
-        html.push_str("</div>");
+        let mut y = 52.0;
         for (cause, count) in &self.failures {
-            html.push_str(&format!("<div style=\"color:{FAILED}\">{count} × {}</div>", escape(cause)));
+            y += 17.0;
+            body.push_str(&format!("<text x=\"{LEFT}\" y=\"{y}\" fill=\"{FAILED}\">{count} × {}</text>", escape(cause)));
         }
-        html.push_str(&self.bars());
-        html.push_str(&format!(
-            "<div style=\"display:flex;justify-content:space-between;width:600px;color:#666\"><span>0 s</span><span>share of answers per second</span><span>{:.0} s</span></div></div>",
-            self.seconds
-        ));
-        html
-    }
-
-    fn bars(&self) -> String {
-        let (w, h) = (600.0, 120.0);
+        let top = y + 10.0;
+        body.push_str(&format!("<rect x=\"{LEFT}\" y=\"{top}\" width=\"{WIDTH}\" height=\"{BARS}\" fill=\"#f7f7f7\"/>"));
         let n = self.timeline.len().max(30) as f64;
-        let bar = w / n;
-        let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" style=\"background:#f7f7f7\">");
-        for (x, (row, failed)) in self.timeline.iter().enumerate() {
+        let bar = WIDTH / n;
+        for (i, (row, failed)) in self.timeline.iter().enumerate() {
             let total = (row.iter().sum::<u64>() + failed) as f64;
             if total == 0.0 {
                 continue;
             }
-            let mut y = h;
+            let mut bottom = top + BARS;
             let parts = row.iter().enumerate().map(|(i, c)| (colour(i), *c)).chain(std::iter::once((FAILED, *failed)));
             for (fill, count) in parts {
-                let height = h * count as f64 / total;
+                let height = BARS * count as f64 / total;
                 if height > 0.0 {
-                    y -= height;
-                    svg.push_str(&format!(
-                        "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{height:.1}\" fill=\"{fill}\"/>",
-                        x as f64 * bar,
+                    bottom -= height;
+                    body.push_str(&format!(
+                        "<rect x=\"{:.1}\" y=\"{bottom:.1}\" width=\"{:.1}\" height=\"{height:.1}\" fill=\"{fill}\"/>",
+                        LEFT + i as f64 * bar,
                         (bar - 1.0).max(1.0)
                     ));
                 }
             }
         }
-        svg.push_str("</svg>");
-        format!("<div>{svg}</div>")
+        let under = top + BARS + 15.0;
+        body.push_str(&format!(
+            "<text x=\"{LEFT}\" y=\"{under}\" fill=\"#666\">0 s</text>\
+             <text x=\"{:.0}\" y=\"{under}\" fill=\"#666\" text-anchor=\"middle\">share of answers per second</text>\
+             <text x=\"{:.0}\" y=\"{under}\" fill=\"#666\" text-anchor=\"end\">{:.0} s</text>",
+            LEFT + WIDTH / 2.0,
+            LEFT + WIDTH,
+            n
+        ));
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{:.0}\" font-family=\"sans-serif\" font-size=\"12\">{body}</svg>",
+            LEFT * 2.0 + WIDTH,
+            under + 6.0
+        )
     }
 }
 
@@ -429,17 +444,24 @@ impl fmt::Debug for Report {
 }
 
 fn paint(shared: &Shared) {
-    let display = Display::html(shared.report().html(true));
+    let draw = |running: bool| {
+        let (text, svg) = shared.report().view(running);
+        [("text/plain", text), ("image/svg+xml", svg)]
+    };
+    let parts = draw(true);
+    let display = Display::bundle(&parts.each_ref().map(|(m, b)| (*m, b.as_str())));
     loop {
         // Redrawn each second; checked more often so that stop() does not wait a second.
         for _ in 0..10 {
             if shared.stop.load(Ordering::SeqCst) {
-                display.update_html(shared.report().html(false));
+                let parts = draw(false);
+                display.update_bundle(&parts.each_ref().map(|(m, b)| (*m, b.as_str())));
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        display.update_html(shared.report().html(true));
+        let parts = draw(true);
+        display.update_bundle(&parts.each_ref().map(|(m, b)| (*m, b.as_str())));
     }
 }
 
@@ -497,6 +519,10 @@ mod tests {
         assert_eq!(report.timeline.iter().map(|(row, f)| row.iter().sum::<u64>() + f).sum::<u64>(), report.requests);
         let text = format!("{report:?}");
         assert!(text.contains("; v1 20 (") && text.contains("; v2 20 ("), "{text}");
-        assert!(report.html(false).contains("connect: connection refused"));
+        let (plain, svg) = report.view(false);
+        assert!(plain.starts_with(&format!("traffic to http://127.0.0.1:{port}/ (stopped): {} requests", report.requests)), "{plain}");
+        assert!(svg.contains("connect: connection refused") && svg.contains(">v1 20 ("), "{svg}");
+        // A bar per second, each split by answer (and failures): at least one rect per second.
+        assert!(svg.matches("<rect").count() > report.timeline.len(), "{svg}");
     }
 }
