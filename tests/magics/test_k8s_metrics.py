@@ -1,7 +1,8 @@
 """The program's own metrics, through the real kernel against the local cluster's Prometheus
 and prometheus-adapter: a compiled service counting its requests with `kubernel::metrics`,
 `promql` as a table and as a chart, the counter's rate in custom.metrics.k8s.io, an HPA on it
-that scales the service under load, and a Prometheus that is not there named as such.
+that scales the service under load, and a Prometheus that is not there and an adapter that is
+down, each named as such.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def counted(k8s_kernel, ns):
     k = k8s_kernel
     ok(k, COUNTED, 300)
     ok(k, "%k8s expose deploy/counted --port 80 --target-port 8080")
-    ok(k, '%k8s run load --image busybox -- sh -c "while true; do wget -q -O /dev/null http://counted; sleep 0.05; done"', 120)
+    ok(k, '%k8s run load --image busybox -- sh -c "trap exit TERM; while true; do wget -q -O /dev/null http://counted; sleep 0.05; done"', 120)
     return ns
 
 
@@ -97,3 +98,28 @@ def test_a_prometheus_that_is_not_there_is_named(k8s_kernel, counted):
     kubectl("-n", ns, "create", "service", "clusterip", "down", "--tcp=9090:9090")
     _, text = failed(k, f"%k8s promql up --prometheus {ns}/down:9090")
     assert f"Prometheus at {ns}/down:9090 is not answering" in text, text
+
+
+def custom_metrics_available() -> str:
+    return kubectl("get", "apiservice", "v1beta1.custom.metrics.k8s.io", "-o", 'jsonpath={.status.conditions[?(@.type=="Available")].status}', check=False).stdout
+
+
+def test_an_adapter_that_is_down_is_named(k8s_kernel, counted):
+    # prometheus-adapter stopped: the autoscaler on the program's metric can never act. The
+    # class hears that when it creates it, and watching it ends at once naming the adapter.
+    k = k8s_kernel
+    kubectl("-n", "monitoring", "scale", "deploy/prometheus-adapter", "--replicas", "0")
+    try:
+        wait_for("the custom metrics API unavailable", lambda: custom_metrics_available() == "False", 120)
+        text = ok(k, "%k8s autoscale deploy/counted --name blind --min 1 --max 3 --metric requests_per_second --target 2")
+        assert "note: the autoscaler cannot act yet: custom.metrics.k8s.io is not available" in text, text
+        assert "(served by service monitoring/prometheus-adapter)" in text, text
+        started = time.monotonic()
+        _, text = failed(k, "%k8s watch hpa/blind --replicas 3 --timeout 2m", 150)
+        assert "MetricsUnavailable" in text and "hpa blind cannot read requests_per_second: custom.metrics.k8s.io is not available" in text, text
+        assert "monitoring/prometheus-adapter" in text, text
+        assert time.monotonic() - started < 30, "watch went on although the adapter was down"
+    finally:
+        kubectl("-n", "monitoring", "scale", "deploy/prometheus-adapter", "--replicas", "1")
+        wait_for("the custom metrics API available again", lambda: custom_metrics_available() == "True", 180)
+        kubectl("delete", "-n", counted, "hpa/blind", check=False)

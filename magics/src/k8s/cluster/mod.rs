@@ -1,7 +1,9 @@
 //! The cluster layer of `%k8s`, on kube: connecting (kubeconfig, contexts, in-cluster), the
 //! session's connection and namespace, discovery and the kind catalogue, objects of any kind,
-//! manifests, finding pods, the registry for images, and typed errors. It knows nothing of magics or cells.
+//! manifests, finding pods, the registry for images, the state of aggregated APIs (metrics), and
+//! typed errors. It knows nothing of magics or cells.
 
+pub mod aggregated;
 pub mod connection;
 pub mod discovery;
 pub mod error;

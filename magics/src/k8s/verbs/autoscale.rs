@@ -8,6 +8,7 @@ use super::flags::{split_first_kind_name, Parsed, UsageError};
 use super::{plan, About, Completing, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
 use super::rollout::deployment;
+use crate::k8s::cluster::aggregated;
 use crate::k8s::cluster::objects::apply_one;
 use crate::k8s::cluster::Scope;
 use output::StreamName;
@@ -119,6 +120,11 @@ impl Plan for Options {
             None => format!("{cpu}% CPU"),
         };
         cx.sink.stream(StreamName::Stdout, &format!("horizontalpodautoscaler.autoscaling/{hpa_name} keeps deployment {name} between {min} and {max} replicas at {at}\n"));
+        // kubectl creates it all the same; the class should hear at once that it cannot act.
+        let api = if self.metric.is_some() { "custom.metrics.k8s.io" } else { "metrics.k8s.io" };
+        if let Some(problem) = aggregated::unavailable(&conn, api).await? {
+            cx.sink.stream(StreamName::Stderr, &format!("note: the autoscaler cannot act yet: {problem}\n"));
+        }
         if self.metric.is_some() {
             return Ok(MagicOutput::None);
         }

@@ -1,11 +1,14 @@
 //! `watch hpa/NAME`: a HorizontalPodAutoscaler acting, live. A chart redrawn in place shows the
 //! current and desired replicas, the metric against its target, and each scaling event, until
 //! the replicas reach `--replicas N` or the time is up (`--timeout`, 5 minutes unless given).
-//! The last picture stays in the notebook.
+//! The last picture stays in the notebook. When the API its metric comes from is down
+//! (metrics-server, prometheus-adapter), it ends at once with an error naming that service,
+//! rather than watching a chart that cannot move.
 
 use super::flags::{split_first_kind_name, Parsed, UsageError};
 use super::{plan, About, Completing, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicFuture, MagicOutput};
+use crate::k8s::cluster::aggregated;
 use crate::k8s::cluster::objects::api_for;
 use crate::k8s::cluster::Scope;
 use crate::k8s::view::hpa_chart::{hpa_chart, read, Sample};
@@ -31,6 +34,8 @@ const ABOUT: About = About {
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// At most this many samples are kept (one a second: 20 minutes).
 const MAX_SAMPLES: usize = 1200;
+/// How often the metric's API is checked while the autoscaler has no figure or cannot scale.
+const API_CHECK: Duration = Duration::from_secs(5);
 
 struct Options {
     name: String,
@@ -87,6 +92,11 @@ impl Plan for Options {
         // Events by uid, with the second the watch saw them.
         let mut seen: Vec<(String, f64, String)> = Vec::new();
         let mut live: Option<LiveLine> = None;
+        let mut next_check = started;
+        // Consecutive checks that found the metric's API unavailable: two in a row end it, so
+        // that one blip while an adapter restarts does not.
+        let mut api_down = 0;
+        let mut problem = String::new();
         loop {
             let wake = watch.next().await?;
             if !watch.listed() {
@@ -97,6 +107,22 @@ impl Plan for Options {
                 return Err(MagicError::new("NotFound", format!("horizontalpodautoscalers.autoscaling \"{}\" not found in namespace {ns}", self.name)));
             };
             let (scaler, sample) = read(&hpa, t);
+            if (sample.metric.is_none() || scaler.trouble.is_some()) && Instant::now() >= next_check {
+                next_check = Instant::now() + API_CHECK;
+                match aggregated::unavailable(&conn, scaler.metrics_api).await? {
+                    Some(why) => {
+                        api_down += 1;
+                        problem = why;
+                    }
+                    None => api_down = 0,
+                }
+                if api_down >= 2 {
+                    if let Some(mut line) = live.take() {
+                        line.finish(hpa_chart(&scaler, &samples, &[], "stopped: its metric cannot be read"));
+                    }
+                    return Err(MagicError::new("MetricsUnavailable", format!("hpa {} cannot read {}: {problem}", self.name, scaler.metric_name)));
+                }
+            }
             samples.push(sample.clone());
             if samples.len() > MAX_SAMPLES {
                 samples.remove(0);

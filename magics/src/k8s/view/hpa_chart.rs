@@ -31,6 +31,11 @@ pub struct Scaler {
     pub target: Option<f64>,
     /// `%` for utilisation, empty for a plain value.
     pub unit: String,
+    /// The API the metric comes from: metrics.k8s.io (metrics-server), custom.metrics.k8s.io or
+    /// external.metrics.k8s.io (an adapter).
+    pub metrics_api: &'static str,
+    /// Why it cannot scale now, from its conditions (ScalingActive or AbleToScale false).
+    pub trouble: Option<String>,
 }
 
 /// The scaler, and its first metric's current value, from a HorizontalPodAutoscaler (v2).
@@ -38,6 +43,15 @@ pub fn read(hpa: &Value, t: f64) -> (Scaler, Sample) {
     let spec = &hpa["spec"];
     let status = &hpa["status"];
     let metric = &spec["metrics"][0];
+    let metrics_api = match metric["type"].as_str() {
+        Some("Pods") | Some("Object") => "custom.metrics.k8s.io",
+        Some("External") => "external.metrics.k8s.io",
+        _ => "metrics.k8s.io",
+    };
+    let trouble = status["conditions"].as_array().into_iter().flatten().find(|c| {
+        (c["type"] == "ScalingActive" || c["type"] == "AbleToScale") && c["status"] == "False"
+    });
+    let trouble = trouble.map(|c| format!("{}: {}", c["reason"].as_str().unwrap_or("False"), c["message"].as_str().unwrap_or("")));
     let (metric_name, target, unit) = match metric["type"].as_str() {
         Some("Resource") => {
             let r = &metric["resource"];
@@ -70,6 +84,8 @@ pub fn read(hpa: &Value, t: f64) -> (Scaler, Sample) {
         metric_name,
         target,
         unit,
+        metrics_api,
+        trouble,
     };
     let sample = Sample { t, current: status["currentReplicas"].as_i64().unwrap_or(0), desired: status["desiredReplicas"].as_i64().unwrap_or(0), metric: now };
     (scaler, sample)
@@ -100,6 +116,9 @@ pub fn hpa_chart(s: &Scaler, samples: &[Sample], events: &[(f64, String)], state
     );
     for (t, message) in events {
         text.push_str(&format!("  at {t:>5.0} s  {message}\n"));
+    }
+    if let Some(trouble) = &s.trouble {
+        text.push_str(&format!("  not scaling now: {trouble}\n"));
     }
     text.push_str(&format!("({state})\n"));
     let svg = svg(s, samples, events);
@@ -194,6 +213,11 @@ fn svg(s: &Scaler, samples: &[Sample], events: &[(f64, String)]) -> String {
         escape_html(&s.metric_name),
         last.metric.map(|m| figure(m, &s.unit)).unwrap_or_else(|| "unknown yet".into())
     ));
+    if let Some(trouble) = &s.trouble {
+        // The reason only (FailedGetPodsMetric ...): the whole message is in the text.
+        let reason = trouble.split(':').next().unwrap_or(trouble);
+        out.push_str(&format!("<text x=\"{RIGHT}\" y=\"{0}\" text-anchor=\"end\" fill=\"#d62728\">not scaling now: {1}</text>", TOP.0 - 4.0, escape_html(reason)));
+    }
     out.push_str("</svg>");
     out
 }
@@ -236,6 +260,21 @@ mod tests {
         let (s, p) = read(&h, 1.0);
         assert_eq!((s.metric_name.as_str(), s.target, s.min), ("items_in_progress", Some(2.0), 1));
         assert_eq!(p.metric, Some(3.5));
+        assert_eq!((s.metrics_api, s.trouble), ("custom.metrics.k8s.io", None));
+    }
+
+    #[test]
+    fn an_autoscaler_that_cannot_read_its_metric_says_why() {
+        let mut h = hpa(1, 1, None);
+        h["status"]["conditions"] = json!([
+            {"type": "AbleToScale", "status": "True", "reason": "SucceededGetScale"},
+            {"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric", "message": "the HPA was unable to compute the replica count: failed to get cpu utilization"}
+        ]);
+        let (s, p) = read(&h, 0.0);
+        assert_eq!(s.metrics_api, "metrics.k8s.io");
+        let b = hpa_chart(&s, &[p], &[], "watching");
+        assert!(b.text().unwrap().contains("not scaling now: FailedGetResourceMetric: the HPA was unable to compute the replica count"), "{:?}", b.text());
+        assert!(b.data["image/svg+xml"].as_str().unwrap().contains("not scaling now: FailedGetResourceMetric</text>"));
     }
 
     #[test]
