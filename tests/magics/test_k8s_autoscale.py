@@ -44,7 +44,7 @@ def test_the_cpu_autoscaler_scales_up_under_load_and_back_after(k8s_kernel, ns):
     assert "keeps deployment burn between 1 and 3 replicas at 50% CPU" in text, text
     hpa = kubectl("-n", ns, "get", "hpa", "burn", "-o", "jsonpath={.spec.behavior.scaleDown.stabilizationWindowSeconds}").stdout
     assert hpa == "10", hpa
-    ok(k, '%k8s run load --image busybox -- sh -c "while true; do wget -q -O /dev/null http://burn; done"', 120)
+    ok(k, '%k8s run load --image busybox -- sh -c "trap exit TERM; while true; do wget -q -O /dev/null http://burn; done"', 120)
     text, msgs = apps_ok(k, "%k8s watch hpa/burn --replicas 3 --timeout 4m", 300)
     shown = charts(msgs)
     assert len(shown) >= 2, "the chart was not redrawn"
