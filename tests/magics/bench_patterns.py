@@ -9,9 +9,14 @@
   pods, timed inside the master around the call;
 - autoscaling reaction: a compiled CPU-bound service with an HPA on CPU (50%, 1 to 3 replicas)
   and busybox load; the time from the load's pod running to a second replica Ready, and to the
-  desired 3 replicas Ready.
+  desired 3 replicas Ready;
+- rolling update under traffic: a compiled web service of 2 replicas with a readiness probe and
+  a graceful shutdown (maxSurge 1, maxUnavailable 0), 100 requests a second from a Rust cell
+  (`kubernel::load`) through `%k8s proxy` while a new version is deployed: the update's
+  duration (the deploy cell, which waits for the rollout) and the failed requests; beside it one
+  careless update (no readiness probe, exit at once on SIGTERM).
 
-Rolling updates under traffic are not measured yet (not built). Prints median, min and max.
+Prints median, min and max.
 Everything lives in a namespace kubernel-bench-<random>, deleted at the end. Not a pytest test.
 """
 from __future__ import annotations
@@ -25,14 +30,18 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+# This folder first: the test modules imported below want its conftest, not the kernel suite's.
 sys.path.insert(0, str(HERE.parent / "kernel"))
+sys.path.insert(0, str(HERE))
+import conftest  # noqa: E402,F401 (this folder's, before the kernel suite's is found)
+from test_k8s_autoscale import BURN  # noqa: E402
+from test_k8s_rollout_traffic import CARELESS, CAREFUL, SERVE  # noqa: E402
 from bench_setup import start_kernel  # noqa: E402
 from kernel_harness import describe  # noqa: E402
-from test_k8s_autoscale import BURN  # noqa: E402
 
 N = 3000
 PORT = 16380
+PROXY_PORT = 18011
 
 
 def stats(values: list[float], unit: str, digits: int = 0) -> str:
@@ -60,6 +69,9 @@ def main() -> None:
     per_item: dict[int, list[float]] = {1: [], 2: [], 4: []}
     pmap_rates: list[float] = []
     second, desired = [], []
+    update_secs: list[float] = []
+    update_failed: list[int] = []
+    update_requests: list[int] = []
     try:
         cell(f"%k8s use namespace {ns}")
         cell("%k8s run redis --image redis --port 6379", 180)
@@ -81,7 +93,9 @@ let n = q.for_each(|x| x * x).unwrap();
                 assert done == N, spans
                 wall = max(s[2] for s in spans) - min(s[1] for s in spans)
                 rates[workers].append(N / wall)
-                per_item[workers].append(statistics.mean((s[2] - s[1]) / max(s[0], 1) for s in spans) * 1e6)
+                # Busy time over items done, all workers together: a worker that found the queue
+                # empty adds its wait but no item, and does not count as one slow item.
+                per_item[workers].append(sum(s[2] - s[1] for s in spans) / N * 1e6)
                 cell(f"%k8s delete job/drain{workers}")
             cell(f"""%%k8s job pm --completions 2 --connected --cpu 100m --into pm
 let items: Vec<u64> = (0..{N}u64).collect();
@@ -98,7 +112,7 @@ let out = kubernel::pmap(items, |x| x * x);
         for r in range(rounds):
             cell("%k8s scale deploy/burn --replicas 1")
             cell("%k8s autoscale deploy/burn --min 1 --max 3 --cpu-percent 50 --scale-down-window 10s")
-            cell('%k8s run load --image busybox -- sh -c "while true; do wget -q -O /dev/null http://burn; done"', 120)
+            cell('%k8s run load --image busybox -- sh -c "trap exit TERM; while true; do wget -q -O /dev/null http://burn; done"', 120)
             t0 = time.monotonic()
             got_second = None
             while time.monotonic() - t0 < 300:
@@ -114,6 +128,33 @@ let out = kubernel::pmap(items, |x| x * x);
             cell("%k8s delete deploy/load")
             cell("%k8s delete hpa/burn")
             print(f"round {r + 1}: second replica Ready after {second[-1]:.1f} s, 3 after {desired[-1]:.1f} s", flush=True)
+
+        cell(SERVE, 120)
+        cell(CAREFUL + 'serve("v1", true)', 300)
+        cell("%k8s expose deploy/web --port 80 --target-port 8080")
+        cell(f"%k8s proxy --port {PROXY_PORT}")
+        cell(f'let url = "http://127.0.0.1:{PROXY_PORT}/api/v1/namespaces/{ns}/services/web/proxy/";')
+
+        def update(line: str, version: str) -> tuple[float, int, int]:
+            cell("let traffic = kubernel::load::start(url, 100).unwrap();")
+            time.sleep(2)
+            t0 = time.monotonic()
+            cell(line + f'serve("{version}", {"true" if line == CAREFUL else "false"})', 300)
+            took = time.monotonic() - t0
+            time.sleep(2)
+            out = cell('let report = traffic.stop(); println!("{} {}", report.requests, report.failed);')
+            requests, failed_count = map(int, out.strip().splitlines()[-1].split())
+            return took, requests, failed_count
+
+        for r in range(rounds):
+            took, requests, failed_count = update(CAREFUL, f"v{r + 2}")
+            update_secs.append(took)
+            update_requests.append(requests)
+            update_failed.append(failed_count)
+            print(f"round {r + 1}: rolling update in {took:.1f} s, {failed_count} of {requests} requests failed", flush=True)
+        cell(CARELESS + 'serve("c1", false)', 300)
+        careless = update(CARELESS, "c2")
+        cell("%k8s proxy --stop")
     finally:
         kubectl("delete", "namespace", ns, "--wait=false")
         k.close()
@@ -122,6 +163,9 @@ let out = kubernel::pmap(items, |x| x * x);
         print(f"queue, {N} tiny items, {w} worker(s): {stats(rates[w], 'items/s')}, {stats(per_item[w], 'us per item per worker')}")
     print(f"the same items through pmap over 2 connected pods: {stats(pmap_rates, 'items/s')}")
     print(f"autoscaling on CPU, load start -> second replica Ready: {stats(second, 's', 1)}; -> 3 replicas Ready: {stats(desired, 's', 1)}")
+    print(f"rolling update of 2 replicas under 100 requests/s, readiness and graceful shutdown: {stats(update_secs, 's', 1)}, "
+          f"failed {stats(update_failed, 'requests')} of {stats(update_requests, 'requests')}")
+    print(f"the same update without readiness, exiting at once: {careless[0]:.1f} s, {careless[2]} of {careless[1]} requests failed")
 
 
 if __name__ == "__main__":
