@@ -226,7 +226,9 @@ pub async fn rollout(
                 live.finish(view(&title, &progress, &pods, &format!(" (stopped: {})", f.cause)));
                 return Err(f.into());
             }
-            if Instant::now() >= *until {
+            // The pods' watch may not have listed them yet (a busy machine): wait for them a
+            // little longer, as none seen is not the same as none crashed.
+            if Instant::now() >= *until && (!pods.is_empty() || Instant::now() >= *until + 4 * SETTLE) {
                 live.finish(view_line(&rolled_out(&title, &progress, *took), &pods));
                 return Ok(*took);
             }
@@ -243,7 +245,7 @@ pub async fn rollout(
             live.show(view_line(&line, &pods));
             let restarts: HashMap<String, i64> = pods.iter().map(|p| (name_of(p), restart_count(p))).collect();
             // Pods up for a while already have nothing more to show.
-            if pods.iter().all(up_for_a_while) {
+            if !pods.is_empty() && pods.iter().all(up_for_a_while) {
                 live.finish(view_line(&rolled_out(&title, &progress, took), &pods));
                 return Ok(took);
             }
