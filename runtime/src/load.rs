@@ -252,11 +252,14 @@ fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
         let Ok(n) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else { break };
-        if n == 0 || rest.len() < n {
+        // The body was decoded lossily, so a size may not fall on a character's boundary
+        // (bytes that were replaced): what cannot be cut is left out, nothing panics.
+        let (Some(chunk), Some(after)) = (rest.get(..n), rest.get(n..)) else { break };
+        if n == 0 {
             break;
         }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
+        out.push_str(chunk);
+        body = after.trim_start_matches("\r\n");
     }
     out
 }
@@ -468,6 +471,13 @@ fn paint(shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_are_joined_and_a_cut_inside_a_character_does_not_panic() {
+        assert_eq!(dechunk("3\r\nv1\n\r\n0\r\n\r\n"), "v1\n");
+        // "é" is two bytes: a size of 1 cuts it in half.
+        assert_eq!(dechunk("1\r\né\r\n0\r\n\r\n"), "");
+    }
     use std::net::TcpListener;
 
     #[test]

@@ -8,13 +8,19 @@ use super::{ClusterError, Conn};
 use kube::api::ListParams;
 use serde_json::Value;
 
-/// Why `group` is not served here, or None when an APIService of it is available.
-pub async fn unavailable(conn: &Conn, group: &str) -> Result<Option<String>, ClusterError> {
+/// Why `group` is not served here, or None when an APIService of it is available or when
+/// this user may not read APIServices (cluster-wide; a class's namespaced user cannot): not
+/// knowing is not a reason to stop what asked.
+pub async fn unavailable(conn: &Conn, group: &str) -> Option<String> {
+    let services = list(conn).await.ok()?;
+    problem(group, &services)
+}
+
+async fn list(conn: &Conn) -> Result<Vec<Value>, ClusterError> {
     let kind = conn.kind("apiservices.apiregistration.k8s.io").await?;
     let ar = kind.api_resource();
     let list = conn.call("list apiservices", api_for(conn, &kind, None).list(&ListParams::default())).await?;
-    let services: Vec<Value> = list.items.into_iter().map(|o| super::objects::to_value(o, &ar)).collect();
-    Ok(problem(group, &services))
+    Ok(list.items.into_iter().map(|o| super::objects::to_value(o, &ar)).collect())
 }
 
 /// The reading of `unavailable`, from the listed APIServices.

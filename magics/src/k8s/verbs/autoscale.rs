@@ -122,7 +122,7 @@ impl Plan for Options {
         cx.sink.stream(StreamName::Stdout, &format!("horizontalpodautoscaler.autoscaling/{hpa_name} keeps deployment {name} between {min} and {max} replicas at {at}\n"));
         // kubectl creates it all the same; the class should hear at once that it cannot act.
         let api = if self.metric.is_some() { "custom.metrics.k8s.io" } else { "metrics.k8s.io" };
-        if let Some(problem) = aggregated::unavailable(&conn, api).await? {
+        if let Some(problem) = aggregated::unavailable(&conn, api).await {
             cx.sink.stream(StreamName::Stderr, &format!("note: the autoscaler cannot act yet: {problem}\n"));
         }
         if self.metric.is_some() {

@@ -114,31 +114,83 @@ impl Plan for Options {
 }
 
 async fn serve(listener: tokio::net::TcpListener, client: kube::Client, requests: Arc<AtomicU64>) {
-    while let Ok((stream, _)) = listener.accept().await {
-        let (client, requests) = (client.clone(), requests.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                requests.fetch_add(1, Ordering::Relaxed);
-                forward(client.clone(), req)
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-        });
+    // The connections live in this set: when --stop aborts this task, dropping the set aborts
+    // every connection too, keep-alive and watch streams included.
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { return };
+                let (client, requests) = (client.clone(), requests.clone());
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        requests.fetch_add(1, Ordering::Relaxed);
+                        forward(client.clone(), req)
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
     }
 }
 
-/// Paths kubectl proxy refuses by default: a web page must not open a shell in a pod.
+/// Paths refused, as kubectl proxy refuses exec and attach by default: a web page must not run
+/// commands in the cluster. Read after percent-decoding, so that `%65xec` or `exec%2F` is the
+/// same path; the kubelet's own endpoints through a node's proxy (`run`, `exec`) as well.
 fn refused_path(path: &str) -> bool {
-    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let n = parts.len();
-    path.starts_with("/api/") && n >= 4 && parts[n - 3] == "pods" && matches!(parts[n - 1], "exec" | "attach")
+    let decoded = percent_decoded(path);
+    let parts: Vec<&str> = decoded.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.iter().any(|p| *p == ".." || *p == ".") {
+        return true;
+    }
+    let after = |i: usize| parts.get(i + 2..).unwrap_or_default();
+    parts.iter().enumerate().any(|(i, p)| match *p {
+        "pods" => after(i).iter().any(|q| matches!(*q, "exec" | "attach" | "portforward")),
+        "nodes" => after(i).first() == Some(&"proxy"),
+        _ => false,
+    })
 }
 
-/// Only names of this machine, so that another site's page cannot use the proxy by DNS rebinding.
+fn percent_decoded(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Only names of this machine, so that another site's page cannot use the proxy by DNS
+/// rebinding; and no request that a browser says comes from another site (a page's form or
+/// fetch to 127.0.0.1 carries the notebook's credentials otherwise).
 fn local_host(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()) else { return true };
-    let name = host.rsplit_once(':').map(|(n, _)| n).unwrap_or(host);
-    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+    let local = |host: &str| {
+        let name = match host.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().map(|n| format!("[{n}]")).unwrap_or_default(),
+            None => host.rsplit_once(':').map(|(n, _)| n).unwrap_or(host).to_string(),
+        };
+        matches!(name.as_str(), "127.0.0.1" | "localhost" | "[::1]")
+    };
+    let text = |name| headers.get(name).and_then(|h: &http::HeaderValue| h.to_str().ok());
+    if text(http::header::HOST).is_some_and(|h| !local(h)) {
+        return false;
+    }
+    if text(http::header::ORIGIN).is_some_and(|o| !local(o.split_once("://").map(|(_, h)| h).unwrap_or(o))) {
+        return false;
+    }
+    !matches!(text(http::HeaderName::from_static("sec-fetch-site")), Some("cross-site" | "same-site"))
 }
 
 fn answer(status: StatusCode, text: String) -> Response<kube::client::Body> {
@@ -211,7 +263,25 @@ mod tests {
         assert!(local_host(&h));
         h.insert(http::header::HOST, "localhost".parse().unwrap());
         assert!(local_host(&h));
+        h.insert(http::header::HOST, "[::1]".parse().unwrap());
+        assert!(local_host(&h));
         h.insert(http::header::HOST, "evil.example:8001".parse().unwrap());
         assert!(!local_host(&h));
+        // Another site's page, sending to 127.0.0.1 itself.
+        h.insert(http::header::HOST, "127.0.0.1:8001".parse().unwrap());
+        h.insert(http::header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(!local_host(&h));
+        h.insert(http::header::ORIGIN, "http://localhost:8888".parse().unwrap());
+        assert!(local_host(&h));
+        h.insert("sec-fetch-site", "cross-site".parse().unwrap());
+        assert!(!local_host(&h));
+        // Spellings of exec, and the kubelet's endpoints through a node.
+        assert!(refused_path("/api/v1/namespaces/default/pods/web-1/%65xec"));
+        assert!(refused_path("/api/v1/namespaces/default/pods/web-1/exec%2F"));
+        assert!(refused_path("/api/v1/namespaces/default/pods/web-1/portforward"));
+        assert!(refused_path("/api/v1/nodes/kubernel/proxy/run/default/web-1/c"));
+        assert!(refused_path("/api/v1/namespaces/default/services/web/proxy/../../pods/web-1/exec"));
+        assert!(!refused_path("/api/v1/nodes/kubernel"));
+        assert!(!refused_path("/api/v1/namespaces/default/services/web/proxy/"));
     }
 }

@@ -109,7 +109,7 @@ impl Plan for Options {
             let (scaler, sample) = read(&hpa, t);
             if (sample.metric.is_none() || scaler.trouble.is_some()) && Instant::now() >= next_check {
                 next_check = Instant::now() + API_CHECK;
-                match aggregated::unavailable(&conn, scaler.metrics_api).await? {
+                match aggregated::unavailable(&conn, scaler.metrics_api).await {
                     Some(why) => {
                         api_down += 1;
                         problem = why;
