@@ -19,8 +19,8 @@ pub const CLEAR: &str = "KUBERNEL_CLEAR_OUTPUT";
 pub const BUNDLE: &str = "application/vnd.kubernel.bundle+json";
 
 /// The body of a `BUNDLE` block: one line of JSON, so no line of it can read as the end marker.
-pub fn bundle_body(parts: &[(&str, &str)]) -> String {
-    let map: serde_json::Map<String, Value> = parts.iter().map(|(m, b)| (m.to_string(), Value::String(b.to_string()))).collect();
+pub fn bundle_body<B: AsRef<str>>(parts: &[(&str, B)]) -> String {
+    let map: serde_json::Map<String, Value> = parts.iter().map(|(m, b)| (m.to_string(), Value::String(b.as_ref().to_string()))).collect();
     Value::Object(map).to_string()
 }
 

@@ -42,44 +42,35 @@ impl MimeBundle {
     /// What a program showed as `mime` (through the display markers), with a text/plain form
     /// beside it, so that a terminal client still has something to read: Markdown as its
     /// source, HTML as its text, an image named.
-    /// SVG gets a PNG beside it: JupyterLab does not show SVG in a notebook that is not trusted
-    /// (one opened after it was run elsewhere), but it shows PNG.
     pub fn of_content(mime: &str, body: String) -> Self {
         if mime == crate::markers::BUNDLE {
             return Self::of_parts(&body);
         }
-        let plain = match mime {
-            "text/plain" | "text/markdown" | "text/latex" => body.clone(),
-            "text/html" => crate::html::html_text(&body),
-            other if other.starts_with("image/") => format!("({other} image)"),
-            other => format!("({other})"),
-        };
-        if mime == "image/svg+xml" {
-            return crate::chart::with_chart(Self::plain(plain), body);
-        }
-        Self::plain(plain).with(mime, crate::markers::content_value(mime, body))
+        Self::plain(plain_of(mime, &body)).with_content(mime, body)
     }
 
-    /// A `BUNDLE` block: each representation as given; a text/plain form and a PNG of an SVG
-    /// are added where they are missing.
+    /// A `BUNDLE` block: each representation as given, and a text/plain form of the first one
+    /// where none was given.
     fn of_parts(body: &str) -> Self {
         let Ok(Value::Object(parts)) = serde_json::from_str::<Value>(body) else {
             return Self::plain("(a display that could not be read)");
         };
-        let mut bundle = Self::new();
-        for (mime, value) in parts {
-            let Value::String(text) = value else { continue };
-            bundle = match mime.as_str() {
-                "image/svg+xml" if !bundle.data.contains_key("image/png") => crate::chart::with_chart(bundle, text),
-                _ => bundle.with(&mime, crate::markers::content_value(&mime, text)),
-            };
+        let parts: Vec<(String, String)> = parts.into_iter().filter_map(|(m, v)| v.as_str().map(|b| (m, b.to_string()))).collect();
+        let plain = match parts.iter().find(|(m, _)| m == "text/plain").or(parts.first()) {
+            Some((mime, body)) => plain_of(mime, body),
+            None => String::new(),
+        };
+        parts.into_iter().fold(Self::plain(plain), |bundle, (mime, body)| bundle.with_content(&mime, body))
+    }
+
+    /// Adds a representation a program showed. SVG gets a PNG beside it: JupyterLab does not
+    /// show SVG in a notebook that is not trusted (one opened after it was run elsewhere), but
+    /// it shows PNG.
+    fn with_content(self, mime: &str, body: String) -> Self {
+        if mime == "image/svg+xml" && !self.data.contains_key("image/png") {
+            return crate::chart::with_chart(self, body);
         }
-        if bundle.text().is_none() {
-            let (mime, value) = bundle.data.iter().next().map(|(m, v)| (m.clone(), v.clone())).unwrap_or_default();
-            let plain = Self::of_content(&mime, value.as_str().unwrap_or_default().to_string());
-            bundle = bundle.with("text/plain", plain.text().unwrap_or_default().to_string());
-        }
-        bundle
+        self.with(mime, crate::markers::content_value(mime, body))
     }
 
     pub fn text(&self) -> Option<&str> {
@@ -88,6 +79,16 @@ impl MimeBundle {
 
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
+    }
+}
+
+/// The text/plain form of content shown as `mime`.
+fn plain_of(mime: &str, body: &str) -> String {
+    match mime {
+        "text/plain" | "text/markdown" | "text/latex" => body.to_string(),
+        "text/html" => crate::html::html_text(body),
+        other if other.starts_with("image/") => format!("({other} image)"),
+        other => format!("({other})"),
     }
 }
 

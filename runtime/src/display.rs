@@ -31,12 +31,12 @@ impl Display {
 
     /// One display in several forms at once, as (MIME type, body): a chart as SVG with its text
     /// form for terminal clients, say. The kernel adds a PNG of an SVG.
-    pub fn bundle(parts: &[(&str, &str)]) -> Display {
+    pub fn bundle<B: AsRef<str>>(parts: &[(&str, B)]) -> Display {
         Display::new(markers::BUNDLE, &markers::bundle_body(parts))
     }
 
     /// Replaces what this display shows with several forms (see [`Display::bundle`]).
-    pub fn update_bundle(&self, parts: &[(&str, &str)]) {
+    pub fn update_bundle<B: AsRef<str>>(&self, parts: &[(&str, B)]) {
         self.update(markers::BUNDLE, &markers::bundle_body(parts));
     }
 

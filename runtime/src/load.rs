@@ -243,7 +243,6 @@ fn cause(body: &str) -> Option<&'static str> {
         ("connection reset", "connection reset by the pod"),
         ("EOF", "the pod closed the connection"),
         ("timeout", "timed out"),
-        ("i/o timeout", "timed out"),
     ];
     KNOWN.iter().find(|(needle, _)| body.contains(needle)).map(|(_, cause)| *cause)
 }
@@ -340,10 +339,9 @@ impl Report {
     /// failures by cause, and the share of each answer per second as stacked bars (failures in
     /// red on top). A picture rather than HTML, so that it also shows in a notebook opened
     /// later, where JupyterLab strips SVG out of HTML.
-    fn view(&self, running: bool) -> (String, String) {
+    fn view(&self, running: bool) -> [(&'static str, String); 2] {
         let state = if running { "sending" } else { "stopped" };
-        let text = format!("traffic to {} ({state}): {self:?}", self.url);
-        (text, self.svg(state))
+        [("text/plain", format!("traffic to {} ({state}): {self:?}", self.url)), ("image/svg+xml", self.svg(state))]
     }
 
     fn svg(&self, state: &str) -> String {
@@ -447,24 +445,17 @@ impl fmt::Debug for Report {
 }
 
 fn paint(shared: &Shared) {
-    let draw = |running: bool| {
-        let (text, svg) = shared.report().view(running);
-        [("text/plain", text), ("image/svg+xml", svg)]
-    };
-    let parts = draw(true);
-    let display = Display::bundle(&parts.each_ref().map(|(m, b)| (*m, b.as_str())));
+    let display = Display::bundle(&shared.report().view(true));
     loop {
         // Redrawn each second; checked more often so that stop() does not wait a second.
         for _ in 0..10 {
             if shared.stop.load(Ordering::SeqCst) {
-                let parts = draw(false);
-                display.update_bundle(&parts.each_ref().map(|(m, b)| (*m, b.as_str())));
+                display.update_bundle(&shared.report().view(false));
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let parts = draw(true);
-        display.update_bundle(&parts.each_ref().map(|(m, b)| (*m, b.as_str())));
+        display.update_bundle(&shared.report().view(true));
     }
 }
 
@@ -529,7 +520,7 @@ mod tests {
         assert_eq!(report.timeline.iter().map(|(row, f)| row.iter().sum::<u64>() + f).sum::<u64>(), report.requests);
         let text = format!("{report:?}");
         assert!(text.contains("; v1 20 (") && text.contains("; v2 20 ("), "{text}");
-        let (plain, svg) = report.view(false);
+        let [(_, plain), (_, svg)] = report.view(false);
         assert!(plain.starts_with(&format!("traffic to http://127.0.0.1:{port}/ (stopped): {} requests", report.requests)), "{plain}");
         assert!(svg.contains("connect: connection refused") && svg.contains(">v1 20 ("), "{svg}");
         // A bar per second, each split by answer (and failures): at least one rect per second.

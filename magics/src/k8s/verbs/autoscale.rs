@@ -11,6 +11,7 @@ use super::rollout::deployment;
 use crate::k8s::cluster::aggregated;
 use crate::k8s::cluster::objects::apply_one;
 use crate::k8s::cluster::Scope;
+use crate::k8s::view::hpa_chart::metrics_api;
 use output::StreamName;
 use serde_json::json;
 
@@ -100,6 +101,7 @@ impl Plan for Options {
             Some((metric, target)) => json!([{ "type": "Pods", "pods": { "metric": { "name": metric }, "target": { "type": "AverageValue", "averageValue": target } } }]),
             None => json!([{ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": cpu } } }]),
         };
+        let api = metrics_api(&metrics[0]);
         let mut hpa = json!({
             "apiVersion": "autoscaling/v2",
             "kind": "HorizontalPodAutoscaler",
@@ -121,7 +123,6 @@ impl Plan for Options {
         };
         cx.sink.stream(StreamName::Stdout, &format!("horizontalpodautoscaler.autoscaling/{hpa_name} keeps deployment {name} between {min} and {max} replicas at {at}\n"));
         // kubectl creates it all the same; the class should hear at once that it cannot act.
-        let api = if self.metric.is_some() { "custom.metrics.k8s.io" } else { "metrics.k8s.io" };
         if let Some(problem) = aggregated::unavailable(&conn, api).await {
             cx.sink.stream(StreamName::Stderr, &format!("note: the autoscaler cannot act yet: {problem}\n"));
         }

@@ -69,6 +69,13 @@ impl Verb for Deploy {
         &ABOUT
     }
     fn plan(&self, p: Parsed, has_body: bool) -> Result<Box<dyn Planned>, UsageError> {
+        plan(Options::read(&p, has_body)?)
+    }
+}
+
+impl Options {
+    /// The options of a deploy line, checked.
+    fn read(p: &Parsed, has_body: bool) -> Result<Options, UsageError> {
         let [name] = p.positional.as_slice() else {
             return Err(p.usage("write %%k8s deploy NAME [--port P], with the program's Rust code below it in the cell"));
         };
@@ -92,7 +99,7 @@ impl Verb for Deploy {
         if is_zero(&max_surge) && is_zero(&max_unavailable) {
             return Err(p.usage("--max-surge and --max-unavailable cannot both be 0: the update could never replace a pod"));
         }
-        plan(Options {
+        Ok(Options {
             name: name.clone(),
             replicas: p.number("--replicas").unwrap_or(1),
             port: p.number("--port"),
@@ -192,24 +199,7 @@ mod tests {
     }
 
     fn options(line: &str) -> Options {
-        let p = super::super::tests::parsed(&Deploy, line).expect("parses");
-        Options {
-            name: "web".into(),
-            replicas: 2,
-            port: p.number("--port"),
-            env: vec![],
-            cpu: None,
-            memory: None,
-            base: None,
-            registry: None,
-            wait: None,
-            overwrite: false,
-            readiness: p.text("--readiness"),
-            max_surge: p.text("--max-surge").and_then(|v| pods_or_percent(&v)),
-            max_unavailable: p.text("--max-unavailable").and_then(|v| pods_or_percent(&v)),
-            grace_period: p.number("--grace-period").unwrap_or(5),
-            scope: p.scope(),
-        }
+        Options::read(&super::super::tests::parsed(&Deploy, line).expect("parses"), true).expect("a valid line")
     }
 
     #[test]

@@ -140,7 +140,7 @@ async fn serve(listener: tokio::net::TcpListener, client: kube::Client, requests
 /// commands in the cluster. Read after percent-decoding, so that `%65xec` or `exec%2F` is the
 /// same path; the kubelet's own endpoints through a node's proxy (`run`, `exec`) as well.
 fn refused_path(path: &str) -> bool {
-    let decoded = percent_decoded(path);
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
     let parts: Vec<&str> = decoded.split('/').filter(|p| !p.is_empty()).collect();
     if parts.iter().any(|p| *p == ".." || *p == ".") {
         return true;
@@ -151,25 +151,6 @@ fn refused_path(path: &str) -> bool {
         "nodes" => after(i).first() == Some(&"proxy"),
         _ => false,
     })
-}
-
-fn percent_decoded(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Only names of this machine, so that another site's page cannot use the proxy by DNS

@@ -43,11 +43,7 @@ pub fn read(hpa: &Value, t: f64) -> (Scaler, Sample) {
     let spec = &hpa["spec"];
     let status = &hpa["status"];
     let metric = &spec["metrics"][0];
-    let metrics_api = match metric["type"].as_str() {
-        Some("Pods") | Some("Object") => "custom.metrics.k8s.io",
-        Some("External") => "external.metrics.k8s.io",
-        _ => "metrics.k8s.io",
-    };
+    let metrics_api = metrics_api(metric);
     let trouble = status["conditions"].as_array().into_iter().flatten().find(|c| {
         (c["type"] == "ScalingActive" || c["type"] == "AbleToScale") && c["status"] == "False"
     });
@@ -89,6 +85,16 @@ pub fn read(hpa: &Value, t: f64) -> (Scaler, Sample) {
     };
     let sample = Sample { t, current: status["currentReplicas"].as_i64().unwrap_or(0), desired: status["desiredReplicas"].as_i64().unwrap_or(0), metric: now };
     (scaler, sample)
+}
+
+/// The aggregated API an autoscaler reads a metric of its spec from: metrics.k8s.io
+/// (metrics-server) for CPU and memory, custom or external metrics from an adapter.
+pub fn metrics_api(metric: &Value) -> &'static str {
+    match metric["type"].as_str() {
+        Some("Pods") | Some("Object") => "custom.metrics.k8s.io",
+        Some("External") => "external.metrics.k8s.io",
+        _ => "metrics.k8s.io",
+    }
 }
 
 fn quantity(v: &Value) -> Option<f64> {

@@ -161,7 +161,7 @@ pub(super) async fn deployment(
 ) -> Result<MagicOutput, MagicError> {
     let (conn, ns) = (conn.clone(), ns.to_string());
         let labels = json!({ "app": name, MANAGED_BY.0: MANAGED_BY.1, SESSION_LABEL: session_id() });
-        let deployment = json!({
+        let mut deployment = json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {
@@ -175,7 +175,6 @@ pub(super) async fn deployment(
                 "template": { "metadata": { "labels": labels }, "spec": spec }
             }
         });
-        let mut deployment = deployment;
         if let Some(strategy) = strategy {
             deployment["spec"]["strategy"] = strategy;
         }
