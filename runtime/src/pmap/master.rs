@@ -11,10 +11,14 @@ use super::meter;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A batch a worker's beats have not said it got for this long is taken as lost on the way (its
+/// items then go back after a few more beats; a worker beats every 500 ms).
+const OVERDUE: Duration = Duration::from_secs(2);
 
 struct Shared<T, R> {
     schedule: Schedule,
@@ -22,6 +26,8 @@ struct Shared<T, R> {
     results: Vec<Option<R>>,
     /// Why the call failed, if it did: then everyone stops.
     failed: Option<String>,
+    /// The batches sent to each worker that its beats have not said it got: number, when sent.
+    unseen: HashMap<Id, VecDeque<(u64, Instant)>>,
 }
 
 struct Call<T, R> {
@@ -56,6 +62,7 @@ where
             items: items.into_iter().map(Some).collect(),
             results: std::iter::repeat_with(|| None).take(n).collect(),
             failed: None,
+            unseen: HashMap::new(),
         }),
         changed: Condvar::new(),
     };
@@ -161,9 +168,14 @@ fn coordinate<T: Serialize, R: DeserializeOwned>(c: &Call<T, R>, call: u64, serv
                     *asking = (*asking + left).min(most);
                 }
             }
-            Event::Holding { worker, indexes } => {
+            Event::Holding { worker, indexes, seen } => {
                 let holding = indexes.into_iter().map(|i| i as usize).collect();
-                let lost = c.lock().schedule.beat(worker, &holding);
+                let mut g = c.lock();
+                let unseen = g.unseen.entry(worker).or_default();
+                unseen.retain(|&(seq, _)| seq > seen);
+                let overdue = unseen.iter().take_while(|(_, at)| at.elapsed() > OVERDUE).map(|&(seq, _)| seq).last();
+                let lost = g.schedule.beat(worker, &holding, overdue.unwrap_or(0).max(seen));
+                drop(g);
                 if lost > 0 {
                     requeued(c, call, server, &mut parked);
                 }
@@ -194,7 +206,11 @@ fn coordinate<T: Serialize, R: DeserializeOwned>(c: &Call<T, R>, call: u64, serv
             Event::Gone { worker } => {
                 parked.remove(&worker);
                 known.remove(&worker);
-                if c.lock().schedule.gone(worker) > 0 {
+                let mut g = c.lock();
+                g.unseen.remove(&worker);
+                let back = g.schedule.gone(worker);
+                drop(g);
+                if back > 0 {
                     requeued(c, call, server, &mut parked);
                 }
             }
@@ -237,8 +253,10 @@ fn hand_out<T: Serialize, R>(c: &Call<T, R>, call: u64, server: &server::Server,
                 return 0;
             }
         };
+        let seq = g.schedule.last_batch(worker);
+        g.unseen.entry(worker).or_default().push_back((seq, Instant::now()));
         drop(g);
-        server.send(worker, ToWorker::Batch { call, indexes: indexes.into_iter().map(|i| i as u64).collect() }, payloads);
+        server.send(worker, ToWorker::Batch { call, seq, indexes: indexes.into_iter().map(|i| i as u64).collect() }, payloads);
     }
     0
 }

@@ -14,7 +14,8 @@ pub type Id = u64;
 pub const LOCAL: Id = 0;
 
 /// How many beats in a row may leave out an item a worker holds before it goes back to the
-/// queue (a batch on its way, or a result just sent, is left out of a beat or two).
+/// queue (a result just sent is left out of a beat or two). Beats that cannot know of the item
+/// yet (sent before its batch came) do not count: see [`Schedule::beat`].
 pub const LEASE_MISSES: u8 = 3;
 
 /// The largest batch, whatever is left.
@@ -38,6 +39,9 @@ pub struct Schedule {
     held: HashMap<Id, BTreeSet<usize>>,
     /// Beats in a row that have left the item out.
     misses: Vec<u8>,
+    /// The number of the batch each item went out in, counted per worker from 1.
+    batch_of: Vec<u64>,
+    batches: HashMap<Id, u64>,
     done: Vec<bool>,
     left: usize,
     threads: HashMap<Id, usize>,
@@ -50,7 +54,7 @@ impl Schedule {
         if local_threads > 0 {
             threads.insert(LOCAL, local_threads);
         }
-        Schedule { queue: (0..n).collect(), holder: vec![None; n], held: HashMap::new(), misses: vec![0; n], done: vec![false; n], left: n, threads }
+        Schedule { queue: (0..n).collect(), holder: vec![None; n], held: HashMap::new(), misses: vec![0; n], batch_of: vec![0; n], batches: HashMap::new(), done: vec![false; n], left: n, threads }
     }
 
     /// A worker has come (or says again how many threads it has).
@@ -62,23 +66,32 @@ impl Schedule {
         self.threads.values().sum::<usize>().max(1)
     }
 
-    /// A batch for `id`'s `free` threads (empty: nothing is queued now).
+    /// A batch for `id`'s `free` threads (empty: nothing is queued now); its number is then
+    /// [`Schedule::last_batch`].
     pub fn take(&mut self, id: Id, free: usize) -> Vec<usize> {
         let size = guided(self.queue.len(), free, self.total_threads());
         let mut batch = Vec::with_capacity(size);
+        let number = self.batches.get(&id).copied().unwrap_or(0) + 1;
         while batch.len() < size {
             let Some(i) = self.queue.pop_front() else { break };
             // A late result may have finished an item that was handed back.
             if !self.done[i] {
                 self.holder[i] = Some(id);
                 self.misses[i] = 0;
+                self.batch_of[i] = number;
                 batch.push(i);
             }
         }
         if !batch.is_empty() {
+            self.batches.insert(id, number);
             self.held.entry(id).or_default().extend(batch.iter().copied());
         }
         batch
+    }
+
+    /// The number of the last batch handed to `id` (0: none yet).
+    pub fn last_batch(&self, id: Id) -> u64 {
+        self.batches.get(&id).copied().unwrap_or(0)
     }
 
     /// A result for item `index` has come: true if it is the first (keep it), false for a
@@ -109,12 +122,17 @@ impl Schedule {
 
     /// `id`'s beat lists what it holds: items handed to it that [`LEASE_MISSES`] beats in a row
     /// have left out are lost on the way and go back to the front of the queue. Gives how many.
-    pub fn beat(&mut self, id: Id, holding: &HashSet<usize>) -> usize {
+    ///
+    /// Only items of batches up to number `upto` count: the last batch the worker says it got,
+    /// or a later one the master has waited too long to hear of (lost on the way). A beat sent
+    /// before a batch came says nothing of it, and a master slow to read its beats would
+    /// otherwise hand that batch out again.
+    pub fn beat(&mut self, id: Id, holding: &HashSet<usize>, upto: u64) -> usize {
         let mut lost = Vec::new();
         for &i in self.held.get(&id).into_iter().flatten() {
             if holding.contains(&i) {
                 self.misses[i] = 0;
-            } else {
+            } else if self.batch_of[i] <= upto {
                 self.misses[i] += 1;
                 if self.misses[i] >= LEASE_MISSES {
                     lost.push(i);
@@ -186,9 +204,9 @@ mod tests {
         let holding: HashSet<usize> = [1].into();
         // Item 0 never arrived: left out of beat after beat, it goes back after LEASE_MISSES.
         for _ in 1..LEASE_MISSES {
-            assert_eq!(s.beat(7, &holding), 0);
+            assert_eq!(s.beat(7, &holding, 1), 0);
         }
-        assert_eq!(s.beat(7, &holding), 1);
+        assert_eq!(s.beat(7, &holding, 1), 1);
         assert_eq!(s.take(8, 1)[0], 0, "first in line");
         // Worker 7's late result for 0 is still good (first one in); 8's is then a duplicate.
         assert!(s.finish(0));
@@ -196,8 +214,36 @@ mod tests {
         assert!(s.finish(1));
         assert_eq!(s.left(), 6);
         // Nothing of 7's is left to lose, and 8's items are its own.
-        assert_eq!(s.beat(7, &HashSet::new()), 0);
+        assert_eq!(s.beat(7, &HashSet::new(), 1), 0);
         assert_eq!(s.gone(8), 1, "item 2 (0 is done)");
+    }
+
+    #[test]
+    fn beats_sent_before_a_batch_came_do_not_hand_it_out_again() {
+        let mut s = Schedule::new(8, 0);
+        s.join(7, 1);
+        s.join(8, 1);
+        assert_eq!(s.take(7, 1), vec![0, 1]);
+        assert_eq!(s.last_batch(7), 1);
+        assert_eq!(s.take(7, 1), vec![2, 3]);
+        assert_eq!(s.last_batch(7), 2);
+        // A stalled master reads many beats at once, all sent before either batch came.
+        for _ in 0..10 {
+            assert_eq!(s.beat(7, &HashSet::new(), 0), 0);
+        }
+        // The worker has batch 1 (holds 0 and 1); batch 2 is on its way: nothing goes back.
+        let holding: HashSet<usize> = [0, 1].into();
+        for _ in 0..10 {
+            assert_eq!(s.beat(7, &holding, 1), 0);
+        }
+        // Batch 2 overdue (the master waited too long to hear of it): 2 and 3 go back, once.
+        for _ in 1..LEASE_MISSES {
+            assert_eq!(s.beat(7, &holding, 2), 0);
+        }
+        assert_eq!(s.beat(7, &holding, 2), 2);
+        assert_eq!(s.beat(7, &holding, 2), 0);
+        assert_eq!(s.take(7, 1), vec![2, 3], "first in line, in batch 3");
+        assert_eq!(s.last_batch(7), 3);
     }
 
     #[test]

@@ -26,8 +26,8 @@ pub enum Event {
     /// A worker is known (at the start of a call, or when it comes), with its threads.
     Joined { worker: Id, threads: usize },
     Ask { worker: Id, free: usize },
-    /// A worker's beat: the items of this call it holds.
-    Holding { worker: Id, indexes: Vec<u64> },
+    /// A worker's beat: the items of this call it holds, and the last batch of it it got.
+    Holding { worker: Id, indexes: Vec<u64>, seen: u64 },
     Results { indexes: Vec<u64>, payloads: Vec<Bytes> },
     /// `who`: "rank 2 (sq-2.sq)", or "worker HOST" for a long-lived one.
     Panicked { index: u64, message: String, who: String },
@@ -238,12 +238,12 @@ impl State {
         }
         let id = self.know(&who, &message);
         match message {
-            ToMaster::Hello { call, holding, .. } => {
+            ToMaster::Hello { call, holding, seen, .. } => {
                 // A beat about another call (the worker has not had a batch of this one yet)
                 // holds nothing of this call: a first batch lost on the way shows too.
                 if let Some(current) = self.current.as_ref().map(|c| c.0) {
-                    let indexes = if call == current { holding.into_iter().flat_map(|(a, b)| a..b.min(a + (1 << 24))).collect() } else { Vec::new() };
-                    self.tell(Event::Holding { worker: id, indexes });
+                    let (indexes, seen) = if call == current { (holding.into_iter().flat_map(|(a, b)| a..b.min(a + (1 << 24))).collect(), seen) } else { (Vec::new(), 0) };
+                    self.tell(Event::Holding { worker: id, indexes, seen });
                 }
             }
             ToMaster::Ask { call, free } => match route(call, self.current.as_ref().map(|c| c.0), self.finished) {

@@ -20,6 +20,8 @@ pub enum ToMaster {
     /// `serving`: a long-lived worker (a ReplicaSet's), whose rank means nothing. `token`: the
     /// job's shared secret. `holding`: the items of call `call` it has and has not sent results
     /// for yet, as ranges `[start, end)`: the master hands out again what a worker has lost.
+    /// `seen`: the number of the last batch of that call it got, so that a beat sent before a
+    /// batch came is not taken as the batch lost.
     Hello {
         rank: usize,
         host: String,
@@ -32,6 +34,8 @@ pub enum ToMaster {
         call: u64,
         #[serde(default)]
         holding: Vec<(u64, u64)>,
+        #[serde(default)]
+        seen: u64,
     },
     /// Items of call `call` for `free` threads (a batch for each); call 0 is whatever call is
     /// on (a long-lived worker, see `serve`).
@@ -46,8 +50,14 @@ pub enum ToMaster {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "m", rename_all = "snake_case")]
 pub enum ToWorker {
-    /// Items of call `call`, for these indexes; one item frame follows per index.
-    Batch { call: u64, indexes: Vec<u64> },
+    /// Items of call `call`, for these indexes; one item frame follows per index. `seq`: the
+    /// batch's number, counted per worker and call from 1.
+    Batch {
+        call: u64,
+        #[serde(default)]
+        seq: u64,
+        indexes: Vec<u64>,
+    },
     /// Call `call` is complete: its results are all on the master.
     Over { call: u64 },
     /// The master is shutting down.
@@ -116,7 +126,7 @@ mod tests {
     #[test]
     fn messages_read_back() {
         for m in [
-            ToMaster::Hello { rank: 3, host: "sq-1.sq".into(), threads: 4, serving: false, token: "t".into(), call: 2, holding: vec![(0, 4), (9, 10)] },
+            ToMaster::Hello { rank: 3, host: "sq-1.sq".into(), threads: 4, serving: false, token: "t".into(), call: 2, holding: vec![(0, 4), (9, 10)], seen: 3 },
             ToMaster::Ask { call: 2, free: 4 },
             ToMaster::Panicked { call: 1, index: 7, message: "boom \"quoted\"\nline".into() },
         ] {
@@ -130,7 +140,7 @@ mod tests {
     #[test]
     fn payloads_follow_the_header_unchanged() {
         let items: Vec<Bytes> = [1u64, 20, 300].iter().map(|i| pack(i).unwrap()).collect();
-        let batch = ToWorker::Batch { call: 1, indexes: vec![0, 5, 9] };
+        let batch = ToWorker::Batch { call: 1, seq: 4, indexes: vec![0, 5, 9] };
         let (head, payloads) = round_trip(&batch, items.clone());
         assert_eq!((head.clone(), payloads.clone()), (batch, items));
         let ToWorker::Batch { indexes, .. } = head else { panic!("not a batch") };

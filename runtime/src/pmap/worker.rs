@@ -39,6 +39,8 @@ struct State {
     /// lists: the master hands out again what it does not see there.
     holding: std::collections::BTreeSet<u64>,
     holding_call: u64,
+    /// The number of the last batch of call `holding_call` received, which beats carry too.
+    seen: u64,
     /// The last call the master said is over.
     over: u64,
     /// Asks sent and not answered yet, and threads waiting for a batch.
@@ -111,12 +113,12 @@ async fn talk(link: Arc<Link>, mut outbox: tmpsc::UnboundedReceiver<Vec<Bytes>>)
         }
         link.changed.notify_all();
         let hello = || {
-            let (call, holding) = {
+            let (call, holding, seen) = {
                 let st = link.lock();
-                (st.holding_call, wire::ranges(st.holding.iter().copied()))
+                (st.holding_call, wire::ranges(st.holding.iter().copied()), st.seen)
             };
             let token = crate::protocol::pmap_token();
-            let me = ToMaster::Hello { rank: crate::rank(), host: crate::hostname(), threads: crate::threads(), serving: link.serving, token, call, holding };
+            let me = ToMaster::Hello { rank: crate::rank(), host: crate::hostname(), threads: crate::threads(), serving: link.serving, token, call, holding, seen };
             wire::encode(&me, vec![])
         };
         let _ = tx.send(ZmqMessage::try_from(hello()).expect("frames")).await;
@@ -151,6 +153,7 @@ async fn talk(link: Arc<Link>, mut outbox: tmpsc::UnboundedReceiver<Vec<Bytes>>)
             st.connected = false;
             st.batches.clear();
             st.holding.clear();
+            st.seen = 0;
             match ended {
                 Ended::Bye => st.bye = true,
                 Ended::Lost => st.lost = true,
@@ -188,7 +191,7 @@ enum Ended {
 /// What a message from the master changes; `Some` when the master is leaving.
 fn take(link: &Link, message: ToWorker, payloads: Vec<Bytes>) -> Option<Ended> {
     match message {
-        ToWorker::Batch { call, indexes } => {
+        ToWorker::Batch { call, seq, indexes } => {
             if lose_this_batch() {
                 eprintln!("kubernel: (fault injection) lost a batch of {} items", indexes.len());
                 return None;
@@ -199,7 +202,9 @@ fn take(link: &Link, message: ToWorker, payloads: Vec<Bytes>) -> Option<Ended> {
                 if st.holding_call != call {
                     st.holding.clear();
                     st.holding_call = call;
+                    st.seen = 0;
                 }
+                st.seen = st.seen.max(seq);
                 st.holding.extend(indexes.iter().copied());
                 st.batches.push_back(Batch { call, items: indexes.into_iter().zip(payloads).collect() });
                 drop(st);
