@@ -26,6 +26,12 @@ impl Credentials {
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.username, self.password));
         serde_json::json!({ "auths": { host: { "auth": auth } } }).to_string()
     }
+
+    /// Ten hex digits of SHA-256 of the user name, to name things per user.
+    pub(crate) fn user_tag(&self) -> String {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(self.username.as_bytes()))[..10].to_string()
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -199,8 +205,13 @@ mod tests {
         let c = Credentials { username: "alice".into(), password: "s3cr:et".into() };
         let json: serde_json::Value = serde_json::from_str(&c.docker_config_json("reg.internal:5000")).unwrap();
         let (again, _) = parse_config(&json.to_string(), "reg.internal:5000").unwrap();
-        assert_eq!(again, Some(c));
+        assert_eq!(again, Some(c.clone()));
         assert_eq!(json["auths"].as_object().unwrap().len(), 1);
+        // The tag names the user, not the password, and differs between users.
+        let other = Credentials { username: "alice".into(), password: "changed".into() };
+        assert_eq!(c.user_tag(), other.user_tag());
+        assert_ne!(c.user_tag(), Credentials { username: "bob".into(), password: "s3cr:et".into() }.user_tag());
+        assert_eq!(c.user_tag().len(), 10);
     }
 
     #[test]

@@ -41,4 +41,4 @@ pub use layer::{File, Layer, LAYER_MEDIA_TYPE};
 pub use manifest::{content_tag, ImageConfig, BASE_DIGEST, BASE_NAME};
 pub use query::{inspect, BaseImage, ImageInfo, ImageRow, LayerInfo};
 pub use reference::ImageRef;
-pub use registry::Registry;
+pub use registry::{PullSecret, Registry};

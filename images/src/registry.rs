@@ -110,9 +110,9 @@ impl Registry {
     /// The `.dockerconfigjson` of an imagePullSecret that lets nodes pull from this registry,
     /// named `pull_host` from the nodes, as the user whose credentials pushed there. None when
     /// the user's Docker config has none for it (an open registry needs no secret).
-    pub fn pull_secret(&self, pull_host: &str) -> Option<Vec<u8>> {
+    pub fn pull_secret(&self, pull_host: &str) -> Option<PullSecret> {
         let c = self.credentials.credentials.as_ref()?;
-        Some(c.docker_config_json(pull_host).into_bytes())
+        Some(PullSecret { user_tag: c.user_tag(), config: c.docker_config_json(pull_host).into_bytes() })
     }
 
     /// `host[:port]`.
@@ -543,6 +543,15 @@ pub(crate) fn locate(default: &Registry, input: &str) -> Result<(Registry, Image
         None => default.clone(),
     };
     Ok((reg, r))
+}
+
+/// What an imagePullSecret for one registry holds, and a tag of whose credentials they are.
+pub struct PullSecret {
+    /// Ten hex digits of SHA-256 of the user name (never of the password): users who share a
+    /// namespace each get their own Secret, and nobody's name shows in it.
+    pub user_tag: String,
+    /// The Docker config JSON (`.dockerconfigjson`).
+    pub config: Vec<u8>,
 }
 
 #[cfg(test)]

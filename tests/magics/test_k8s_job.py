@@ -7,6 +7,7 @@ Everything lives in a namespace of the module's own, deleted at the end.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 import uuid
@@ -263,7 +264,10 @@ def test_a_registry_with_credentials_gets_an_image_pull_secret(kernelspec, ns, t
         k.close()
     job = json.loads(kubectl("-n", ns, "get", "job", "pulled", "-o", "json").stdout)
     secrets = job["spec"]["template"]["spec"].get("imagePullSecrets")
-    assert secrets == [{"name": "kubernel-pull-127-0-0-1-5000"}], secrets
+    # One Secret per registry and per user (a tag of the user name, never of the password), so
+    # that two students in one namespace do not overwrite each other's credentials.
+    tag = hashlib.sha256(b"student").hexdigest()[:10]
+    assert secrets == [{"name": f"kubernel-pull-127-0-0-1-5000-{tag}"}], secrets
     secret = json.loads(kubectl("-n", ns, "get", "secret", secrets[0]["name"], "-o", "json").stdout)
     assert secret["type"] == "kubernetes.io/dockerconfigjson"
     held = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))

@@ -96,7 +96,7 @@ pub struct Built {
     pub registry: RegistryChoice,
     /// The `.dockerconfigjson` the nodes pull with, when the user's Docker config has
     /// credentials for the registry (see [`use_pull_secret`]).
-    pull_secret: Option<Vec<u8>>,
+    pull_secret: Option<images::PullSecret>,
 }
 
 /// The program of a cell body with what the notebook has defined so far.
@@ -208,16 +208,16 @@ pub async fn build_image(
 /// pushed. An open registry (the local cluster's) needs none.
 /// Not allowed to make Secrets there: the pods pull without one, and a note says so.
 pub async fn use_pull_secret(conn: &Conn, ns: &str, built: &Built, pod_spec: &mut Value, sink: &Arc<dyn OutputSink>) -> Result<(), MagicError> {
-    let Some(config) = &built.pull_secret else { return Ok(()) };
+    let Some(pull) = &built.pull_secret else { return Ok(()) };
     let host = built.registry.pull_host();
-    let name = pull_secret_name(host);
+    let name = pull_secret_name(host, &pull.user_tag);
     let secret = json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": { "name": name },
         "type": "kubernetes.io/dockerconfigjson",
         // ByteString is base64 in JSON, as a Secret's data must be.
-        "data": { ".dockerconfigjson": k8s_openapi::ByteString(config.clone()) }
+        "data": { ".dockerconfigjson": k8s_openapi::ByteString(pull.config.clone()) }
     });
     let refused = format!("note: not allowed to make the pull secret {name} in {ns}; the pods pull {host} without your credentials\n");
     if apply_secret(conn, ns, secret, &refused, sink).await? {
@@ -240,11 +240,15 @@ pub async fn apply_secret(conn: &Conn, ns: &str, secret: Value, refused: &str, s
     }
 }
 
-/// `kubernel-pull-registry-example-com-5000`: one Secret per registry the nodes pull from.
-fn pull_secret_name(host: &str) -> String {
+/// `kubernel-pull-registry-example-com-5000-1a2b3c4d5e`: one Secret per registry the nodes pull
+/// from and per user (`user_tag`), so that users sharing a namespace do not overwrite each
+/// other's credentials.
+fn pull_secret_name(host: &str, user_tag: &str) -> String {
     let tail: String = host.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-    let name = format!("kubernel-pull-{tail}");
-    name.chars().take(63).collect::<String>().trim_end_matches('-').to_string()
+    // The user's tag is kept whole: a long host name is cut instead.
+    let room = 63 - "kubernel-pull-".len() - 1 - user_tag.len();
+    let tail: String = tail.chars().take(room).collect();
+    format!("kubernel-pull-{}-{user_tag}", tail.trim_end_matches('-'))
 }
 
 /// The pushed reference with the host the nodes use for the registry.
@@ -295,7 +299,9 @@ mod tests {
         assert_eq!(base_reference("127.0.0.1:5000/library/debian:bookworm-slim"), "127.0.0.1:5000/library/debian:bookworm-slim");
         let choice = RegistryChoice { push: "localhost:5001".into(), pull: "kind-registry:5000".into(), source: "x" };
         assert_eq!(pulled_as("localhost:5001/kubernel/a@sha256:1", &choice), "kind-registry:5000/kubernel/a@sha256:1");
-        assert_eq!(pull_secret_name("Registry.example.com:5000"), "kubernel-pull-registry-example-com-5000");
+        assert_eq!(pull_secret_name("Registry.example.com:5000", "1a2b3c4d5e"), "kubernel-pull-registry-example-com-5000-1a2b3c4d5e");
+        let long = pull_secret_name(&"r".repeat(80), "1a2b3c4d5e");
+        assert!(long.len() <= 63 && long.ends_with("-1a2b3c4d5e"), "{long}");
         assert_eq!(human_bytes(312_000), "305 KB");
         assert_eq!(request_and_limit(&Some("100m/500m".into())), (Some("100m".into()), Some("500m".into())));
         assert_eq!(request_and_limit(&Some("64Mi".into())), (Some("64Mi".into()), None));

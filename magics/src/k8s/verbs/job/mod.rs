@@ -19,7 +19,7 @@ pub use results::notebook_type;
 use super::flags::{Parsed, UsageError};
 use super::{plan, About, Body, Cx, Plan, Planned, Verb};
 use crate::framework::registry::{MagicError, MagicOutput};
-use crate::k8s::build::{apply_secret, build_image, cell_of, cpu_env, expose_metrics, resources, restricted_pod, use_pull_secret, CELL_HASH, IMAGE_DIGEST, LOCK_HASH};
+use crate::k8s::build::{build_image, cell_of, cpu_env, expose_metrics, resources, restricted_pod, use_pull_secret, CELL_HASH, IMAGE_DIGEST, LOCK_HASH};
 use crate::k8s::cluster::objects::{api_for, apply_one, mark_ours, session_id, DeleteOnDrop, Deletion, FIELD_MANAGER, MANAGED_BY, SESSION_LABEL};
 use crate::k8s::cluster::Scope;
 use crate::k8s::watch::gone::until_name_gone;
@@ -235,26 +235,33 @@ fn pmap_secret_name(job: &str) -> String {
 /// other pod of the cluster can take work or send results. Made once and kept (not owned by a
 /// run: the workers of a ReplicaSet serve every run of the job); `%k8s cleanup` removes it.
 pub async fn pmap_secret(conn: &crate::k8s::cluster::Conn, ns: &str, job: &str, sink: &std::sync::Arc<dyn output::OutputSink>) -> Result<(), MagicError> {
+    use crate::k8s::cluster::ClusterError;
     let kind = conn.kind("secrets").await?;
+    let api = api_for(conn, &kind, Some(ns));
     let name = pmap_secret_name(job);
-    let refused = format!("note: not allowed to read or make the Secret {name} in {ns}; the job's pmap port takes any pod that connects\n");
-    match conn.call(&format!("get secrets {name}"), api_for(conn, &kind, Some(ns)).get_metadata_opt(&name)).await {
-        Ok(Some(_)) => return Ok(()),
-        Ok(None) => {}
-        Err(crate::k8s::cluster::ClusterError::Forbidden { .. }) => {
-            sink.stream(output::StreamName::Stderr, &refused);
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let secret = json!({
+    let mut secret = json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": { "name": name, "labels": { JOB_LABEL: job } },
         "type": "Opaque",
         "stringData": { "token": uuid::Uuid::new_v4().simple().to_string() }
     });
-    apply_secret(conn, ns, secret, &refused, sink).await.map(|_| ())
+    mark_ours(&mut secret, Some(ns));
+    let secret: DynamicObject = serde_json::from_value(secret).map_err(|e| MagicError::new("InternalError", e.to_string()))?;
+    let params = PostParams { field_manager: Some(FIELD_MANAGER.to_string()), ..PostParams::default() };
+    // Made, not read then made: two runs at once would each make a token, and one run's pods
+    // would carry the other's. Whoever comes second keeps the first one's.
+    match conn.call(&format!("create secrets {name}"), api.create(&params, &secret)).await {
+        Ok(_) | Err(ClusterError::AlreadyExists { .. }) => Ok(()),
+        Err(ClusterError::Forbidden { .. }) => {
+            // Not allowed to make one, but there may be one already (made by someone who may).
+            if !matches!(conn.call(&format!("get secrets {name}"), api.get_metadata_opt(&name)).await, Ok(Some(_))) {
+                sink.stream(output::StreamName::Stderr, &format!("note: not allowed to read or make the Secret {name} in {ns}; the job's pmap port takes any pod that connects\n"));
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The Service of [`master_address`]: rank 0's pod, ready or not (of the run with Job uid
