@@ -11,6 +11,8 @@ mod install;
 mod interpreter;
 mod memory;
 mod process_tree;
+mod spare;
+mod startup;
 mod toolchain;
 mod transport;
 
@@ -25,6 +27,7 @@ usage:
                                            install the kernelspec \"kubernel\" (default: --user)
   kubernel uninstall [--user | --sys-prefix | --prefix DIR]
                                            remove it
+  kubernel spare [--stop]                  start the user's spare kernel (kernels do this themselves), or end it
   kubernel --version";
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("kernel") => run_kernel(&args[1..]),
+        Some("spare") => spare::run(&args[1..]),
         Some("install") => install::install(&args[1..]),
         Some("uninstall") => install::uninstall(&args[1..]),
         Some("--version" | "version") => {
@@ -57,26 +61,50 @@ fn main() -> ExitCode {
 }
 
 fn run_kernel(args: &[String]) -> anyhow::Result<()> {
+    startup::mark("launched");
     let file = match args {
         [flag, file] if flag == "--connection-file" || flag == "-f" => PathBuf::from(file),
         [file] if !file.starts_with('-') => PathBuf::from(file),
         _ => anyhow::bail!("kernel needs --connection-file FILE\n{USAGE}"),
     };
-    let info = transport::ConnectionInfo::from_file(&file)?;
+    // Read here too, so that a bad file is this process's error, whoever serves the session.
+    transport::ConnectionInfo::from_file(&file)?;
+    prepare_process();
+    if let Some((stream, _pid)) = spare::take(&file) {
+        spare::proxy(stream);
+    }
+    process_tree::exit_with_parent();
+    let interpreter = evaluate::RustInterpreter::new(magics::registry());
+    // The next kernel's spare, once this one's evaluator no longer needs the machine.
+    let warming = interpreter.clone_worker();
+    std::thread::spawn(move || {
+        if warming.wait_warm(std::time::Duration::from_secs(600)) {
+            spare::start();
+        }
+    });
+    serve(&file, interpreter)
+}
+
+/// What a kernel process sets up before any thread starts (changing the environment later
+/// would race with readers); a spare does it too, and then takes its launcher's environment,
+/// which had it done.
+pub fn prepare_process() {
     // Panics in cells are reported as errors with their message; a backtrace of the generated
     // wrapper code would only be noise. KUBERNEL_BACKTRACE=1 keeps it.
     if std::env::var_os("KUBERNEL_BACKTRACE").is_none() {
         std::env::remove_var("RUST_BACKTRACE");
     }
-    // Before any thread starts: changing the environment later would race with readers.
     toolchain::prefer_toolchain_binaries();
-    process_tree::exit_with_parent();
+}
+
+/// Serves the session of connection file `file` with `interpreter` until it shuts down.
+pub fn serve(file: &std::path::Path, interpreter: evaluate::RustInterpreter) -> anyhow::Result<()> {
+    let info = transport::ConnectionInfo::from_file(file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let channels = transport::sockets::bind(&info).await?;
-        let registry = magics::registry();
-        let interpreter = Arc::new(evaluate::RustInterpreter::new(registry));
-        dispatch::serve(channels, interpreter).await;
+        startup::mark("sockets bound");
+        dispatch::serve(channels, Arc::new(interpreter)).await;
         anyhow::Ok(())
     })?;
     // Compiles in progress belong to us: leave nothing behind.

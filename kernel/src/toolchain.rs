@@ -39,6 +39,11 @@ pub fn toolchain_bin_dir() -> Option<PathBuf> {
 pub fn prefer_toolchain_binaries() {
     let Some(bin) = toolchain_bin_dir() else { return };
     let path = std::env::var_os("PATH").unwrap_or_default();
+    // Once only: a spare started by a kernel inherits the kernel's PATH, and must end up with
+    // the same PATH as the kernels that hand it their sessions.
+    if std::env::split_paths(&path).next().as_ref() == Some(&bin) {
+        return;
+    }
     let mut dirs: Vec<PathBuf> = vec![bin];
     dirs.extend(std::env::split_paths(&path));
     if let Ok(joined) = std::env::join_paths(dirs) {

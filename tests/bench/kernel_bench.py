@@ -7,14 +7,24 @@ Run it with the project's venv (install/python-env prints its path):
 
 For each kernel it measures, through jupyter_client:
   ready        launch -> first kernel_info_reply (median over the launches)
-  first cell   launch -> execute_reply of the first real cell (Rust `1 + 1`
-               for kubernel, `1 + 1` for ipykernel), sent as soon as the
-               kernel has answered kernel_info (median over the launches)
+  first cell   launch -> execute_reply of the first real cell, `1 + 1`, sent
+               as soon as the kernel has answered kernel_info (median over
+               the launches)
+  first let    the same with a first cell that binds a variable
+               (`let v = 1; v`; `v = 1; v` for ipykernel)
   no-op cell   round trip of an empty cell, send -> execute_reply, one at a
                time (median of 200)
   trivial cell `1 + 1` after warm-up, send -> execute_reply (median of 20)
 
-"launch" is the call of KernelManager.start_kernel(), the same for both.
+kubernel is measured twice: handing its session to a warm spare kernel (the
+default; the benchmark waits for the spare to be ready before each launch, as
+it is when a student opens a notebook) and with spares off (KUBERNEL_SPARE=0:
+every kernel starts its own evaluator). With --toggle-cluster the first-cell
+rows are measured again after switching the local cluster (install/cluster
+down or up), so that both states are printed in one run; it is switched back
+at the end.
+
+"launch" is the call of KernelManager.start_kernel(), the same for all.
 This is a benchmark, not a test: it asserts nothing, it prints a table.
 The kubernel binary is $KUBERNEL_BIN (default
 ~/.cache/kubernel/target/release/kubernel); ipykernel is the one installed
@@ -69,8 +79,30 @@ def setup_kernelspecs(tmp: Path, kubernel_bin: Path) -> dict[str, str | None]:
     return errors
 
 
-SPEC = {"kubernel": "kubernel", "ipykernel": "bench-ipykernel"}
-TRIVIAL = {"kubernel": "1 + 1", "ipykernel": "1 + 1"}
+SPEC = {"kubernel": "kubernel", "kubernel-cold": "kubernel", "ipykernel": "bench-ipykernel"}
+TRIVIAL = {"kubernel": "1 + 1", "kubernel-cold": "1 + 1", "ipykernel": "1 + 1"}
+FIRST_LET = {"kubernel": "let v = 1; v", "kubernel-cold": "let v = 1; v", "ipykernel": "v = 1; v"}
+WARM_SPARE = 300.0
+
+
+def kernel_env(kernel: str, spares: Path) -> dict[str, str]:
+    env = dict(os.environ, KUBERNEL_SPARE_DIR=str(spares))
+    if kernel == "kubernel-cold":
+        env["KUBERNEL_SPARE"] = "0"
+    return env
+
+
+def wait_spare(kubernel_bin: Path, spares: Path) -> None:
+    """Starts the spare if none is starting, and waits until it takes sessions."""
+    socket = spares / "spare.sock"
+    if not socket.exists():
+        subprocess.run([str(kubernel_bin), "spare"], env=kernel_env("kubernel", spares), timeout=30)
+    deadline = time.perf_counter() + WARM_SPARE
+    while not socket.exists():
+        if time.perf_counter() > deadline:
+            raise Timeout(f"no spare ready within {WARM_SPARE:.0f} s")
+        time.sleep(0.05)
+    time.sleep(1.0)  # quiet again after its warm-up
 
 
 class Timeout(Exception):
@@ -113,13 +145,13 @@ def run_cell(kc, code: str, timeout: float) -> tuple[float, dict]:
     return t, reply
 
 
-def launch(kernel: str, timeout: float, log):
+def launch(kernel: str, timeout: float, log, env: dict[str, str]):
     """Start a kernel; return (km, kc, launch time, seconds to first kernel_info_reply)."""
     from jupyter_client.manager import KernelManager
 
     km = KernelManager(kernel_name=SPEC[kernel])
     t0 = time.perf_counter()
-    km.start_kernel(stdout=log, stderr=log)
+    km.start_kernel(stdout=log, stderr=log, env=env)
     kc = km.client()
     kc.start_channels()
     # One kernel_info straight away (zmq delivers it once the kernel has
@@ -151,17 +183,24 @@ def stop(km, kc) -> None:
 
 
 def bench(kernel: str, launches: int, noops: int, trivials: int, timeout: float,
-          log_path: Path) -> dict:
-    res: dict[str, list[float]] = {"ready": [], "first": [], "noop": [], "trivial": []}
+          log_path: Path, kubernel_bin: Path, spares: Path, only_first: bool = False) -> dict:
+    res: dict[str, list[float]] = {"ready": [], "first": [], "first_let": [], "noop": [], "trivial": []}
     notes: list[str] = []
+    env = kernel_env(kernel, spares)
     with open(log_path, "ab") as log:
-        for i in range(launches):
-            km, kc, t_launch, ready = launch(kernel, timeout, log)
+        for i in range(2 * launches):
+            first_key = "first" if i % 2 == 0 else "first_let"
+            code = TRIVIAL[kernel] if i % 2 == 0 else FIRST_LET[kernel]
+            if kernel == "kubernel":
+                wait_spare(kubernel_bin, spares)
+            else:
+                time.sleep(1.0)  # the last kernel's exit is over
+            km, kc, t_launch, ready = launch(kernel, timeout, log, env)
             res["ready"].append(ready)
             first = None
             try:
                 # the first real cell, sent as soon as kernel_info was answered
-                msg_id = kc.execute(TRIVIAL[kernel])
+                msg_id = kc.execute(code)
                 reply = wait_reply(kc, msg_id, timeout)
                 t_first = time.perf_counter() - t_launch
                 # iopub may have been subscribed only after this cell's
@@ -172,11 +211,11 @@ def bench(kernel: str, launches: int, noops: int, trivials: int, timeout: float,
                     pass
                 if reply["content"]["status"] == "ok":
                     first = t_first
-                    res["first"].append(first)
+                    res[first_key].append(first)
                 else:
                     notes.append(f"first cell failed: {reply['content'].get('ename')}: "
                                  f"{str(reply['content'].get('evalue'))[:200]}")
-                if i == launches - 1:
+                if i == 2 * launches - 1 and not only_first:
                     for _ in range(5):  # warm-up
                         run_cell(kc, "", timeout)
                     for _ in range(noops):
@@ -191,9 +230,23 @@ def bench(kernel: str, launches: int, noops: int, trivials: int, timeout: float,
                         res["trivial"].append(t)
             finally:
                 stop(km, kc)
-            print(f"  {kernel} launch {i + 1}/{launches}: ready {ready:.3f} s, first cell "
+            print(f"  {kernel} launch {i + 1}/{2 * launches}: ready {ready:.3f} s, {first_key} "
                   f"{'%.3f s' % first if first is not None else 'failed'}", file=sys.stderr)
     return {"res": res, "notes": notes}
+
+
+HEADING = {"kubernel": "kubernel (spare)", "kubernel-cold": "kubernel (no spare)", "ipykernel": "ipykernel"}
+
+
+def cluster_state(repo: Path) -> str:
+    """"up" when the local cluster answers, else "down"."""
+    p = subprocess.run([str(repo / "install" / "cluster"), "status"], capture_output=True, text=True, timeout=60)
+    return "up" if p.returncode == 0 else "down"
+
+
+def switch_cluster(repo: Path, state: str) -> None:
+    print(f"  switching the local cluster {state}", file=sys.stderr)
+    subprocess.run([str(repo / "install" / "cluster"), state], capture_output=True, timeout=1800, check=True)
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -234,31 +287,54 @@ def main() -> int:
                     help="seconds to wait for any one reply")
     ap.add_argument("--only", choices=list(SPEC), action="append",
                     help="bench only this kernel (repeatable)")
+    ap.add_argument("--toggle-cluster", action="store_true",
+                    help="measure the first cells again with the local cluster switched")
     args = ap.parse_args()
+    repo = Path(__file__).resolve().parents[2]
 
     kubernel_bin = Path(os.environ.get("KUBERNEL_BIN") or DEFAULT_BIN)
     tmp = Path(tempfile.mkdtemp(prefix="kubernel-bench-"))
     try:
         errors = setup_kernelspecs(tmp, kubernel_bin)
+        errors["kubernel-cold"] = errors.get("kubernel")
         kernels = args.only or list(SPEC)
-        results: dict[str, dict] = {}
-        for kernel in kernels:
-            if errors.get(kernel):
-                results[kernel] = {"error": errors[kernel]}
-                continue
-            log_path = tmp / f"{kernel}.log"
+        spares = tmp / "spares"
+
+        def run_all(only_first: bool) -> dict[str, dict]:
+            results: dict[str, dict] = {}
+            for kernel in kernels:
+                if errors.get(kernel):
+                    results[kernel] = {"error": errors[kernel]}
+                    continue
+                log_path = tmp / f"{kernel}.log"
+                try:
+                    results[kernel] = bench(kernel, args.launches, args.noop, args.trivial,
+                                            args.timeout, log_path, kubernel_bin, spares, only_first)
+                except Exception as e:  # a benchmark reports, it does not stop
+                    results[kernel] = {"error": f"{type(e).__name__}: {e}\n"
+                                                f"last lines of its log:\n{log_tail(log_path)}"}
+            return results
+
+        cluster = cluster_state(repo)
+        results = run_all(False)
+        toggled: dict[str, dict] = {}
+        other = None
+        if args.toggle_cluster:
+            other = "down" if cluster == "up" else "up"
+            switch_cluster(repo, other)
             try:
-                results[kernel] = bench(kernel, args.launches, args.noop, args.trivial,
-                                        args.timeout, log_path)
-            except Exception as e:  # a benchmark reports, it does not stop
-                results[kernel] = {"error": f"{type(e).__name__}: {e}\n"
-                                            f"last lines of its log:\n{log_tail(log_path)}"}
+                toggled = run_all(True)
+            finally:
+                switch_cluster(repo, cluster)
+        subprocess.run([str(kubernel_bin), "spare", "--stop"], env=kernel_env("kubernel", spares),
+                       capture_output=True, timeout=30)
 
         import ipykernel
         import jupyter_client
         rows = [
-            ("ready", f"launch -> kernel_info_reply (median of {args.launches})", "< 0.3 s"),
-            ("first", f"first cell, launch -> reply (median of {args.launches})", "< 4 s"),
+            ("ready", f"launch -> kernel_info_reply (median of {2 * args.launches})", "< 0.3 s"),
+            ("first", f"first cell `1 + 1`, launch -> reply, cluster {cluster} (median of {args.launches})", "< 2 s"),
+            ("first_let", f"first cell `let v = 1; v`, cluster {cluster} (median of {args.launches})", "< 2 s"),
             ("noop", f"no-op (empty) cell round trip (median of {args.noop})", "<= 1/3 of ipykernel"),
             ("trivial", f"trivial cell `1 + 1` after warm-up (median of {args.trivial})", "< 0.3 s"),
         ]
@@ -270,11 +346,16 @@ def main() -> int:
               f"jupyter_client {jupyter_client.__version__}, ipykernel {ipykernel.__version__}")
         print("median [min..max]; times in ms below 1 s")
         print()
-        print("".ljust(w0) + "".join(c.ljust(wc) for c in cols) + "kubernel target")
-        for key, label, target in rows:
+        print("".ljust(w0) + "".join(HEADING[c].ljust(wc) for c in cols) + "kubernel target")
+        table = [(key, label, target, results) for key, label, target in rows]
+        if toggled:
+            for key in ("first", "first_let"):
+                what = "`1 + 1`" if key == "first" else "`let v = 1; v`"
+                table.append((key, f"first cell {what}, cluster {other} (median of {args.launches})", "< 2 s", toggled))
+        for key, label, target, source in table:
             line = label.ljust(w0)
             for c in cols:
-                r = results[c]
+                r = source[c]
                 cell = "error" if "error" in r else f"{fmt(r['res'][key])} {spread(r['res'][key])}"
                 line += cell.ljust(wc)
             print(line + target)
@@ -285,6 +366,7 @@ def main() -> int:
                 print(f"\nno-op round trip, kubernel / ipykernel: {ratio:.2f}")
         for c in cols:
             r = results[c]
+            r.setdefault("notes", []).extend(toggled.get(c, {}).get("notes", []))
             if "error" in r:
                 print(f"\n{c}: {r['error']}")
             for n in r.get("notes", []):

@@ -40,12 +40,37 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["JUPYTER_CONFIG_DIR"] = str(tmp / "config")
     os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
     os.environ["KUBERNEL_HISTORY"] = str(tmp / "history-session")
+    # The tests' kernels hand their sessions to spares of their own, never to the user's.
+    os.environ["KUBERNEL_SPARE_DIR"] = str(tmp / "spares")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     tmp = _state.get("tmp")
     if isinstance(tmp, Path):
+        end_spares_under(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def end_spares_under(root: Path) -> None:
+    """Kills the spare kernels the tests' kernels left behind (each leads a process group of its
+    own), whose spare directory is under `root`: the next kernel would have taken them."""
+    import signal
+
+    import psutil
+
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if (p.info["cmdline"] or [])[1:3] == ["spare", "--detached"] and p.environ().get("KUBERNEL_SPARE_DIR", "").startswith(str(root)):
+                os.killpg(p.pid, signal.SIGKILL)
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+
+
+def spare_root() -> Path:
+    """Where tests put spare directories of their own."""
+    tmp = _state["tmp"]
+    assert isinstance(tmp, Path)
+    return tmp
 
 
 @pytest.fixture(scope="session", autouse=True)

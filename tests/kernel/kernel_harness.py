@@ -53,11 +53,13 @@ class Kernel:
 
     # -- start / stop -------------------------------------------------
     @classmethod
-    def start(cls, env: dict[str, str] | None = None, **km_kw: Any) -> "Kernel":
+    def start(cls, env: dict[str, str] | None = None, cwd: str | None = None, **km_kw: Any) -> "Kernel":
         km = KernelManager(kernel_name=KERNEL_NAME, **km_kw)
-        kw = {}
+        kw: dict[str, Any] = {}
         if env is not None:
             kw["env"] = env
+        if cwd is not None:
+            kw["cwd"] = cwd
         km.start_kernel(**kw)
         kc = km.client()
         kc.start_channels()
@@ -234,3 +236,24 @@ def describe(reply: dict, msgs: Iterable[dict] = ()) -> str:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def serving(k: Kernel):
+    """The process that serves the session (the launcher Jupyter started, or the spare kernel
+    it handed the session to) and its evcxr child, found from the child's pid."""
+    import psutil
+
+    reply, msgs = k.execute("std::process::id()", timeout=RUST)
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    child = psutil.Process(int(result_text(msgs)))
+    return child.parent(), child
+
+
+def family(k: Kernel) -> list:
+    """Every process of the kernel: the launcher, the process serving the session, and all
+    they started."""
+    import psutil
+
+    server, _ = serving(k)
+    launcher = psutil.Process(k.pid)
+    return list({launcher, server, *server.children(recursive=True), *launcher.children(recursive=True)})

@@ -189,7 +189,9 @@ import sys, time
 from jupyter_client.manager import start_new_kernel
 km, kc = start_new_kernel(kernel_name=sys.argv[1], startup_timeout=120)
 reply = kc.execute_interactive("let kept = 1; kept", timeout=120, output_hook=lambda msg: None)
-print(km.provisioner.process.pid, flush=True)
+child = []
+kc.execute_interactive("std::process::id()", timeout=120, output_hook=lambda msg: child.append(msg["content"].get("data", {}).get("text/plain")) if msg["msg_type"] == "execute_result" else None)
+print(km.provisioner.process.pid, child[0], flush=True)
 time.sleep(600)
 """
 
@@ -209,9 +211,12 @@ def test_kernel_ends_when_its_frontend_dies() -> None:
     frontend = subprocess.Popen([sys.executable, "-c", FRONTEND_THAT_DIES, KERNEL_NAME], stdout=subprocess.PIPE, text=True)
     try:
         line = frontend.stdout.readline()
-        assert line.strip().isdigit(), f"the frontend did not start a kernel: {line!r}"
-        kernel = psutil.Process(int(line))
-        family = [kernel] + kernel.children(recursive=True)
+        pids = line.split()
+        assert len(pids) == 2 and all(p.isdigit() for p in pids), f"the frontend did not start a kernel: {line!r}"
+        kernel = psutil.Process(int(pids[0]))
+        # The evcxr child's parent serves the session: the kernel, or the spare it handed it to.
+        server = psutil.Process(int(pids[1])).parent()
+        family = list({kernel, server, *kernel.children(recursive=True), *server.children(recursive=True)})
         assert len(family) > 1, "the kernel has no evcxr child after running a cell"
         os.kill(frontend.pid, signal.SIGKILL)
         frontend.wait(timeout=10)

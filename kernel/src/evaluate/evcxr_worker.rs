@@ -57,6 +57,10 @@ struct Shared {
     /// Jobs sent and not finished; an interrupt only matters while this is above zero.
     queued: AtomicUsize,
     ready: AtomicBool,
+    /// Set once the evaluator is started and its analysis warm (or a job came first); `failed`
+    /// when it could not start.
+    warm: AtomicBool,
+    failed: AtomicBool,
     /// Set once the session may hold a type with `evcxr_display` (see final_value.rs).
     rich_display: AtomicBool,
     /// What the notebook has defined, as of its last successful cell (see snapshot.rs).
@@ -83,6 +87,39 @@ impl EvcxrWorker {
 
     pub fn is_ready(&self) -> bool {
         self.shared.ready.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the evaluator is started and warm: true, or false if it could not start or
+    /// `timeout` passed.
+    pub fn wait_warm(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.shared.failed.load(Ordering::SeqCst) {
+                return false;
+            }
+            if self.shared.warm.load(Ordering::SeqCst) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Queues kernel code ahead of anything sent later, without waiting for it; a failure is
+    /// logged as `what`.
+    pub fn execute_soon(&self, code: String, origin: Origin, what: &'static str) {
+        let (done, rx) = oneshot::channel();
+        self.shared.queued.fetch_add(1, Ordering::SeqCst);
+        let sink: Arc<dyn OutputSink> = Arc::new(output::RecordingSink::default());
+        let job = Job::Execute { code, first_line: 1, sink, input: Arc::new(output::NoInput), origin, done };
+        if self.jobs.send(job).is_err() {
+            return;
+        }
+        std::thread::spawn(move || {
+            if let Ok(RustOutcome::Failed(error)) = rx.blocking_recv() {
+                crate::transport::sockets::log(&format!("{what} failed: {}: {}", error.ename, error.evalue));
+            }
+        });
     }
 
     pub async fn execute(
@@ -143,6 +180,7 @@ fn run(jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
         Err(err) => {
             let message = startup_message(&err.to_string());
             crate::transport::sockets::log(&message);
+            shared.failed.store(true, Ordering::SeqCst);
             shared.ready.store(true, Ordering::SeqCst);
             return refuse_all(jobs, &shared, message);
         }
@@ -150,9 +188,7 @@ fn run(jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
     *shared.child.lock().unwrap() = Some(context.process_handle());
     let mut recorder = Recorder::new(build_dir(&mut context));
     shared.ready.store(true, Ordering::SeqCst);
-    if std::env::var_os("KUBERNEL_DEBUG").is_some() {
-        crate::transport::sockets::log(&format!("evcxr ready after {:?}", started.elapsed()));
-    }
+    crate::startup::mark(&format!("evaluator started ({:.1} s)", started.elapsed().as_secs_f64()));
     // rust-analyzer's first type inference over std costs seconds, paid by the first cell that
     // binds a variable. Pay it now if nobody is waiting: a completion request runs the same
     // analysis without compiling or defining anything.
@@ -160,10 +196,9 @@ fn run(jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
     if next.is_none() {
         let warm_up = "let kubernel_warm_up = vec![String::new()]; kubernel_warm_up.iter().map(|s| s.len";
         let _ = context.completions(warm_up, warm_up.len());
-        if std::env::var_os("KUBERNEL_DEBUG").is_some() {
-            crate::transport::sockets::log(&format!("analysis warm after {:?}", started.elapsed()));
-        }
+        crate::startup::mark("analysis warm");
     }
+    shared.warm.store(true, Ordering::SeqCst);
     loop {
         let job = match next.take() {
             Some(job) => job,
@@ -184,6 +219,9 @@ fn run(jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
                     execute(&mut context, &pump, &shared, &mut recorder, cell, sink, input)
                 };
                 // A file the code read goes before its caller hears back.
+                if matches!(origin, Origin::Cell) {
+                    crate::startup::first_cell_done();
+                }
                 drop(origin);
                 if shared.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
                     shared.interrupted.store(false, Ordering::SeqCst);

@@ -3,6 +3,7 @@
 
 pub mod code_state;
 pub mod compile_errors;
+pub mod environment;
 pub mod evcxr_worker;
 pub mod final_value;
 pub mod notebook;
@@ -32,6 +33,27 @@ pub struct RustInterpreter {
 }
 
 impl RustInterpreter {
+    /// The evaluator, to wait for it from another thread.
+    pub fn clone_worker(&self) -> EvcxrWorker {
+        self.worker.clone()
+    }
+
+    pub fn wait_warm(&self, timeout: Duration) -> bool {
+        self.worker.wait_warm(timeout)
+    }
+
+    /// The evcxr child takes on `cwd` and `env` (a spare's, at hand-over), before any cell
+    /// sent after this.
+    pub fn adopt_environment(&self, cwd: &std::path::Path, env: &[(std::ffi::OsString, std::ffi::OsString)]) {
+        match environment::write(cwd, env) {
+            Ok(file) => {
+                let code = environment::code(&file);
+                self.worker.execute_soon(code, Origin::Kernel { holds: Box::new(file) }, "taking on the session's environment");
+            }
+            Err(e) => crate::transport::sockets::log(&format!("cannot pass the session's environment to the evaluator: {e}")),
+        }
+    }
+
     pub fn new(registry: Registry) -> Self {
         let worker = EvcxrWorker::start();
         Self {

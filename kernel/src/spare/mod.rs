@@ -1,0 +1,153 @@
+//! Spare kernels: the first Rust cell answered in well under the seconds evcxr takes to start.
+//!
+//! Starting evcxr (rust-analyzer loading the sysroot, the compile and run of `42`) takes 5 to
+//! 10 s on a small machine, and no part of it can be skipped. So each user keeps one spare: a
+//! `kubernel spare` process that has started its evaluator and warmed it ahead, at idle
+//! priority, and waits on a socket in a directory only that user can enter.
+//!
+//! A kernel that starts (the launcher) hands its session to the spare: the connection file,
+//! its working directory, its environment and its stdout and stderr. The spare takes them on
+//! (its evcxr child too), binds the session's sockets and serves it; the launcher stays as a
+//! stand-in for the process Jupyter started, passing signals on, and ends when the spare does.
+//! The spare in turn ends when its launcher does. A new spare is started behind each hand-over.
+//!
+//! A spare serves one session and has run nothing of anyone's before it, so nothing of one
+//! notebook reaches another. It is refused, and ends, when it is older than the binary or the
+//! toolchain, or was started with another build environment; it ends by itself after
+//! [`IDLE`] unused. `KUBERNEL_SPARE=0` turns spares off; then every kernel starts its own
+//! evaluator, as before.
+
+pub mod handover;
+mod launcher;
+mod priority;
+mod waiting;
+
+pub use launcher::{proxy, take};
+pub use waiting::run;
+
+use std::ffi::OsString;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How long a spare waits for a kernel to take it before it ends.
+pub const IDLE: Duration = Duration::from_secs(20 * 60);
+const SOCKET: &str = "spare.sock";
+const LOCK: &str = "spare.lock";
+
+pub fn enabled() -> bool {
+    std::env::var_os("KUBERNEL_SPARE").is_none_or(|v| v != "0")
+}
+
+/// The user's own directory for the spare's socket: `$KUBERNEL_SPARE_DIR`, or
+/// `$XDG_RUNTIME_DIR/kubernel`, or `/tmp/kubernel-<uid>`. It must be a directory of this user
+/// that nobody else may enter (it is made so); otherwise there are no spares.
+pub fn dir() -> Option<PathBuf> {
+    let uid = handover::my_uid();
+    let dir = match (std::env::var_os("KUBERNEL_SPARE_DIR"), std::env::var_os("XDG_RUNTIME_DIR")) {
+        (Some(dir), _) if !dir.is_empty() => PathBuf::from(dir),
+        (_, Some(run)) if !run.is_empty() && std::path::Path::new(&run).is_dir() => PathBuf::from(run).join("kubernel"),
+        _ => std::env::temp_dir().join(format!("kubernel-{uid}")),
+    };
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    (meta.is_dir() && meta.uid() == uid && meta.mode() & 0o077 == 0).then_some(dir)
+}
+
+/// The binary this process runs, as path, size and modification time: a rebuilt or upgraded
+/// binary is another one.
+pub fn binary_identity() -> String {
+    let Ok(exe) = std::fs::canonicalize("/proc/self/exe") else { return String::new() };
+    match std::fs::metadata(&exe) {
+        Ok(meta) => format!("{} {} {}.{}", exe.display(), meta.len(), meta.mtime(), meta.mtime_nsec()),
+        Err(_) => String::new(),
+    }
+}
+
+/// The variables that change what evcxr and cargo build, or with what: a spare warmed with
+/// others would build differently from the kernel that takes it.
+fn builds_with(key: &std::ffi::OsStr) -> bool {
+    let key = key.to_string_lossy();
+    matches!(key.as_ref(), "PATH" | "HOME" | "TMPDIR" | "LD_LIBRARY_PATH" | "CC" | "CXX" | "RUSTFLAGS" | "RUSTDOCFLAGS")
+        || ["CARGO", "RUSTUP_", "RUSTC", "EVCXR_"].iter().any(|p| key.starts_with(p))
+}
+
+/// The build-relevant part of an environment, sorted.
+pub fn build_env(env: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<(OsString, OsString)> {
+    let mut kept: Vec<_> = env.into_iter().filter(|(k, _)| builds_with(k)).collect();
+    kept.sort();
+    kept
+}
+
+/// Starts a spare in the background, if spares are on and there is none (a second one sees
+/// the first's lock and ends at once). It is detached: nothing ends it with this process.
+pub fn start() {
+    if !enabled() {
+        return;
+    }
+    std::thread::spawn(|| {
+        let Ok(exe) = std::env::current_exe() else { return };
+        // `spare` starts `spare --detached` in a session of its own and returns.
+        let _ = Command::new(exe).arg("spare").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    });
+}
+
+/// Ends the user's spare (`kubernel spare --stop`): one that waits is asked on its socket, one
+/// still warming up is killed with what it started. True if there was one.
+pub fn stop() -> bool {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let Some(dir) = dir() else { return false };
+    if let Ok(stream) = std::os::unix::net::UnixStream::connect(dir.join(SOCKET)) {
+        let mut bytes = Vec::new();
+        handover::stop_request(&mut bytes);
+        return (&stream).write_all(&bytes).is_ok();
+    }
+    let Ok(mut lock) = std::fs::File::open(dir.join(LOCK)) else { return false };
+    // SAFETY: flock(2) on a file this process holds open; taken, nobody holds it: no spare.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        return false;
+    }
+    let mut pid = String::new();
+    let _ = lock.read_to_string(&mut pid);
+    match pid.trim().parse::<libc::pid_t>() {
+        // The spare leads a process group of its own (with its evcxr child and compilers).
+        // SAFETY: kill(2) of that group.
+        Ok(pid) if pid > 1 => unsafe { libc::kill(-pid, libc::SIGKILL) == 0 },
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_changes_a_build_is_compared() {
+        let env = [("KUBECONFIG", "/a"), ("PATH", "/bin"), ("CARGO_HOME", "/c"), ("EVCXR_TMPDIR", "/t"), ("JPY_PARENT_PID", "1"), ("RUSTUP_TOOLCHAIN", "stable")]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let kept: Vec<String> = build_env(env).into_iter().map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+        assert_eq!(kept, ["CARGO_HOME", "EVCXR_TMPDIR", "PATH", "RUSTUP_TOOLCHAIN"]);
+    }
+
+    #[test]
+    fn the_directory_is_the_users_alone() {
+        let base = std::env::temp_dir().join(format!("kubernel-spare-test-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let private = base.join("mine");
+        std::env::set_var("KUBERNEL_SPARE_DIR", &private);
+        let got = dir();
+        use std::os::unix::fs::PermissionsExt;
+        let open = base.join("open");
+        std::fs::create_dir_all(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::env::set_var("KUBERNEL_SPARE_DIR", &open);
+        let refused = dir();
+        std::env::remove_var("KUBERNEL_SPARE_DIR");
+        assert_eq!(got, Some(private.clone()));
+        assert_eq!(std::fs::metadata(&private).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(refused, None, "a directory others may enter holds no spare");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
