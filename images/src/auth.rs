@@ -27,10 +27,12 @@ impl Credentials {
         serde_json::json!({ "auths": { host: { "auth": auth } } }).to_string()
     }
 
-    /// Ten hex digits of SHA-256 of the user name, to name things per user.
-    pub(crate) fn user_tag(&self) -> String {
+    /// Ten hex digits of SHA-256 of the user name and of `who` (whose machine: token
+    /// registries give everyone the same user name, `AWS` or `oauth2accesstoken`), to name
+    /// things per user. Never of the password.
+    pub(crate) fn user_tag(&self, who: &str) -> String {
         use sha2::Digest as _;
-        hex::encode(sha2::Sha256::digest(self.username.as_bytes()))[..10].to_string()
+        hex::encode(sha2::Sha256::digest(format!("{}\n{who}", self.username).as_bytes()))[..10].to_string()
     }
 }
 
@@ -209,9 +211,10 @@ mod tests {
         assert_eq!(json["auths"].as_object().unwrap().len(), 1);
         // The tag names the user, not the password, and differs between users.
         let other = Credentials { username: "alice".into(), password: "changed".into() };
-        assert_eq!(c.user_tag(), other.user_tag());
-        assert_ne!(c.user_tag(), Credentials { username: "bob".into(), password: "s3cr:et".into() }.user_tag());
-        assert_eq!(c.user_tag().len(), 10);
+        assert_eq!(c.user_tag("1000@lab"), other.user_tag("1000@lab"));
+        assert_ne!(c.user_tag("1000@lab"), Credentials { username: "bob".into(), password: "s3cr:et".into() }.user_tag("1000@lab"));
+        assert_ne!(c.user_tag("1000@lab"), c.user_tag("1000@jupyter-bob"), "one token user name, two people");
+        assert_eq!(c.user_tag("1000@lab").len(), 10);
     }
 
     #[test]

@@ -110,9 +110,11 @@ impl Registry {
     /// The `.dockerconfigjson` of an imagePullSecret that lets nodes pull from this registry,
     /// named `pull_host` from the nodes, as the user whose credentials pushed there. None when
     /// the user's Docker config has none for it (an open registry needs no secret).
-    pub fn pull_secret(&self, pull_host: &str) -> Option<PullSecret> {
+    /// The pull secret for the nodes' name of the host; `who` tells this user from others who
+    /// may share the registry's user name (see [`PullSecret::user_tag`]).
+    pub fn pull_secret(&self, pull_host: &str, who: &str) -> Option<PullSecret> {
         let c = self.credentials.credentials.as_ref()?;
-        Some(PullSecret { user_tag: c.user_tag(), config: c.docker_config_json(pull_host).into_bytes() })
+        Some(PullSecret { user_tag: c.user_tag(who), config: c.docker_config_json(pull_host).into_bytes() })
     }
 
     /// `host[:port]`.
@@ -547,8 +549,9 @@ pub(crate) fn locate(default: &Registry, input: &str) -> Result<(Registry, Image
 
 /// What an imagePullSecret for one registry holds, and a tag of whose credentials they are.
 pub struct PullSecret {
-    /// Ten hex digits of SHA-256 of the user name (never of the password): users who share a
-    /// namespace each get their own Secret, and nobody's name shows in it.
+    /// Ten hex digits of SHA-256 of the registry's user name and of who runs kubernel where
+    /// (never of the password): users who share a namespace each get their own Secret, and
+    /// nobody's name shows in it.
     pub user_tag: String,
     /// The Docker config JSON (`.dockerconfigjson`).
     pub config: Vec<u8>,

@@ -94,11 +94,13 @@ def kernel_env(kernel: str, spares: Path) -> dict[str, str]:
 
 def wait_spare(kubernel_bin: Path, spares: Path) -> None:
     """Starts the spare if none is starting, and waits until it takes sessions."""
-    socket = spares / "spare.sock"
-    if not socket.exists():
+    def waiting() -> bool:
+        return any(spares.glob("spare-*.sock"))
+
+    if not waiting():
         subprocess.run([str(kubernel_bin), "spare"], env=kernel_env("kubernel", spares), timeout=30)
     deadline = time.perf_counter() + WARM_SPARE
-    while not socket.exists():
+    while not waiting():
         if time.perf_counter() > deadline:
             raise Timeout(f"no spare ready within {WARM_SPARE:.0f} s")
         time.sleep(0.05)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import socket
 import time
 import uuid
 
@@ -264,9 +266,11 @@ def test_a_registry_with_credentials_gets_an_image_pull_secret(kernelspec, ns, t
         k.close()
     job = json.loads(kubectl("-n", ns, "get", "job", "pulled", "-o", "json").stdout)
     secrets = job["spec"]["template"]["spec"].get("imagePullSecrets")
-    # One Secret per registry and per user (a tag of the user name, never of the password), so
-    # that two students in one namespace do not overwrite each other's credentials.
-    tag = hashlib.sha256(b"student").hexdigest()[:10]
+    # One Secret per registry and per user (a tag of the user name and of who runs the kernel
+    # where, never of the password), so that two students in one namespace do not overwrite
+    # each other's credentials.
+    who = f"{os.getuid()}@{socket.gethostname()}"
+    tag = hashlib.sha256(f"student\n{who}".encode()).hexdigest()[:10]
     assert secrets == [{"name": f"kubernel-pull-127-0-0-1-5000-{tag}"}], secrets
     secret = json.loads(kubectl("-n", ns, "get", "secret", secrets[0]["name"], "-o", "json").stdout)
     assert secret["type"] == "kubernetes.io/dockerconfigjson"

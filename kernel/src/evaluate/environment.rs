@@ -35,8 +35,9 @@ pub fn encode(cwd: &Path, env: &[(OsString, OsString)]) -> Vec<u8> {
     out
 }
 
-pub fn write(cwd: &Path, env: &[(OsString, OsString)]) -> std::io::Result<EnvironmentFile> {
-    let path = std::env::temp_dir().join(format!("kubernel-env-{}-{}", std::process::id(), crate::startup::now_micros()));
+/// Written in `private`, a directory only this user may enter; the cell removes it once read.
+pub fn write(private: &Path, cwd: &Path, env: &[(OsString, OsString)]) -> std::io::Result<EnvironmentFile> {
+    let path = private.join(format!("kubernel-env-{}-{}", std::process::id(), crate::startup::now_micros()));
     let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
     let file = EnvironmentFile { path };
     out.write_all(&encode(cwd, env))?;
@@ -50,6 +51,7 @@ pub fn code(file: &EnvironmentFile) -> String {
         r#"{{
     use std::os::unix::ffi::OsStrExt as _;
     let kubernel_data = std::fs::read({path:?}).expect("kubernel: the session's environment");
+    let _ = std::fs::remove_file({path:?});
     let mut kubernel_fields = kubernel_data.split(|b| *b == 0);
     let _ = std::env::set_current_dir(std::ffi::OsStr::from_bytes(kubernel_fields.next().unwrap_or_default()));
     let mut kubernel_env = Vec::new();
@@ -77,7 +79,7 @@ mod tests {
     fn fields_end_with_nul_and_hold_any_other_byte() {
         let env = vec![(OsString::from("A"), OsString::from("x=y z")), (OsString::from("EMPTY"), OsString::new())];
         assert_eq!(encode(Path::new("/w d"), &env), b"/w d\0A\0x=y z\0EMPTY\0\0".to_vec());
-        let file = write(Path::new("/w"), &env).unwrap();
+        let file = write(&std::env::temp_dir(), Path::new("/w"), &env).unwrap();
         let path = file.path.clone();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "only this user reads it");

@@ -106,7 +106,8 @@ impl EvcxrWorker {
     }
 
     /// Queues kernel code ahead of anything sent later, without waiting for it; a failure is
-    /// logged as `what`.
+    /// logged as `what`, and ends the child (evcxr starts another, with this process's
+    /// environment and directory).
     pub fn execute_soon(&self, code: String, origin: Origin, what: &'static str) {
         let (done, rx) = oneshot::channel();
         self.shared.queued.fetch_add(1, Ordering::SeqCst);
@@ -115,9 +116,11 @@ impl EvcxrWorker {
         if self.jobs.send(job).is_err() {
             return;
         }
+        let worker = self.clone();
         std::thread::spawn(move || {
             if let Ok(RustOutcome::Failed(error)) = rx.blocking_recv() {
                 crate::transport::sockets::log(&format!("{what} failed: {}: {}", error.ename, error.evalue));
+                worker.kill_child();
             }
         });
     }

@@ -44,13 +44,18 @@ impl RustInterpreter {
 
     /// The evcxr child takes on `cwd` and `env` (a spare's, at hand-over), before any cell
     /// sent after this.
-    pub fn adopt_environment(&self, cwd: &std::path::Path, env: &[(std::ffi::OsString, std::ffi::OsString)]) {
-        match environment::write(cwd, env) {
+    /// The file it reads goes in `private` (only this user may enter it).
+    pub fn adopt_environment(&self, private: &std::path::Path, cwd: &std::path::Path, env: &[(std::ffi::OsString, std::ffi::OsString)]) {
+        match environment::write(private, cwd, env) {
             Ok(file) => {
                 let code = environment::code(&file);
                 self.worker.execute_soon(code, Origin::Kernel { holds: Box::new(file) }, "taking on the session's environment");
             }
-            Err(e) => crate::transport::sockets::log(&format!("cannot pass the session's environment to the evaluator: {e}")),
+            Err(e) => {
+                crate::transport::sockets::log(&format!("cannot pass the session's environment to the evaluator: {e}; restarting it"));
+                // Its replacement starts with this process's environment, which is the session's.
+                self.worker.kill_child();
+            }
         }
     }
 

@@ -166,7 +166,8 @@ pub fn my_uid() -> u32 {
 /// Sends `bytes` with the file descriptors `fds` attached.
 pub fn send_with_fds(stream: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
     let space = unsafe { libc::CMSG_SPACE((fds.len() * std::mem::size_of::<RawFd>()) as u32) } as usize;
-    let mut control = vec![0u8; space];
+    // u64s: control messages must be aligned for cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
     let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
     // SAFETY: msghdr is plain data; every pointer set below points into buffers that outlive
     // the sendmsg call, with their true lengths.
@@ -195,7 +196,8 @@ pub fn send_with_fds(stream: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> io::Re
 /// stream: it peeks one byte and so takes nothing of the frames.
 pub fn receive_fds(stream: &UnixStream, max: usize) -> io::Result<Vec<OwnedFd>> {
     let space = unsafe { libc::CMSG_SPACE((max * std::mem::size_of::<RawFd>()) as u32) } as usize;
-    let mut control = vec![0u8; space];
+    // u64s: control messages must be aligned for cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec { iov_base: byte.as_mut_ptr() as *mut libc::c_void, iov_len: 1 };
     // SAFETY: as in send_with_fds; recvmsg fills at most the lengths given.

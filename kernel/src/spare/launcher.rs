@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-/// How long a spare has to answer (it checks the toolchain with one `rustc -vV`).
+/// How long a spare has to answer (it answers at once: a few checks of files).
 const ANSWER: Duration = Duration::from_secs(5);
 
 /// Hands the session of `connection_file` to the user's spare. Some(stream to it, its pid) when
@@ -19,7 +19,7 @@ pub fn take(connection_file: &Path) -> Option<(UnixStream, u32)> {
     }
     let dir = super::dir()?;
     // Nobody listening: no spare (or one still warming up).
-    let stream = UnixStream::connect(dir.join(super::SOCKET)).ok()?;
+    let stream = UnixStream::connect(dir.join(super::socket_name(&super::kind()))).ok()?;
     if peer_uid(&stream).ok()? != my_uid() {
         startup::mark("spare refused: its socket belongs to another user");
         return None;
@@ -33,6 +33,7 @@ pub fn take(connection_file: &Path) -> Option<(UnixStream, u32)> {
         env: std::env::vars_os().collect(),
     };
     stream.set_read_timeout(Some(ANSWER)).ok()?;
+    stream.set_write_timeout(Some(ANSWER)).ok()?;
     // Its stdout and stderr go along: the spare's messages reach whoever reads this kernel's.
     if let Err(e) = send_with_fds(&stream, &request.encode(), &[1, 2]) {
         startup::mark(&format!("spare not reached: {e}"));

@@ -33,8 +33,26 @@ use std::time::Duration;
 
 /// How long a spare waits for a kernel to take it before it ends.
 pub const IDLE: Duration = Duration::from_secs(20 * 60);
-const SOCKET: &str = "spare.sock";
-const LOCK: &str = "spare.lock";
+/// A spare's socket and lock are named for what it was warmed with ([`kind`]): kernels of
+/// another binary or other build settings (another kernelspec, a virtualenv) keep spares of
+/// their own instead of refusing each other's.
+fn socket_name(kind: &str) -> String {
+    format!("spare-{kind}.sock")
+}
+
+fn lock_name(kind: &str) -> String {
+    format!("spare-{kind}.lock")
+}
+
+/// The kind of spare this process would take or be: a hash of the binary and the build
+/// settings (the same binary computes it on both sides).
+pub fn kind() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    binary_identity().hash(&mut hasher);
+    build_env(std::env::vars_os()).hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
 
 pub fn enabled() -> bool {
     std::env::var_os("KUBERNEL_SPARE").is_none_or(|v| v != "0")
@@ -46,7 +64,8 @@ pub fn enabled() -> bool {
 pub fn dir() -> Option<PathBuf> {
     let uid = handover::my_uid();
     let dir = match (std::env::var_os("KUBERNEL_SPARE_DIR"), std::env::var_os("XDG_RUNTIME_DIR")) {
-        (Some(dir), _) if !dir.is_empty() => PathBuf::from(dir),
+        // Absolute only: the launcher and the spare work in different directories.
+        (Some(dir), _) if !dir.is_empty() => Some(PathBuf::from(dir)).filter(|d| d.is_absolute())?,
         (_, Some(run)) if !run.is_empty() && std::path::Path::new(&run).is_dir() => PathBuf::from(run).join("kubernel"),
         _ => std::env::temp_dir().join(format!("kubernel-{uid}")),
     };
@@ -69,7 +88,7 @@ pub fn binary_identity() -> String {
 /// others would build differently from the kernel that takes it.
 fn builds_with(key: &std::ffi::OsStr) -> bool {
     let key = key.to_string_lossy();
-    matches!(key.as_ref(), "PATH" | "HOME" | "TMPDIR" | "LD_LIBRARY_PATH" | "CC" | "CXX" | "RUSTFLAGS" | "RUSTDOCFLAGS")
+    matches!(key.as_ref(), "PATH" | "HOME" | "XDG_CONFIG_HOME" | "TMPDIR" | "LD_LIBRARY_PATH" | "CC" | "CXX" | "RUSTFLAGS" | "RUSTDOCFLAGS")
         || ["CARGO", "RUSTUP_", "RUSTC", "EVCXR_"].iter().any(|p| key.starts_with(p))
 }
 
@@ -93,30 +112,45 @@ pub fn start() {
     });
 }
 
-/// Ends the user's spare (`kubernel spare --stop`): one that waits is asked on its socket, one
-/// still warming up is killed with what it started. True if there was one.
-pub fn stop() -> bool {
+/// Ends the user's spares (`kubernel spare --stop`): one that waits is asked on its socket, one
+/// still warming up is killed with what it started. How many there were.
+pub fn stop() -> usize {
+    let Some(dir) = dir() else { return 0 };
+    let Ok(entries) = std::fs::read_dir(&dir) else { return 0 };
+    let kinds: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("spare-")?.strip_suffix(".lock").map(str::to_string))
+        .collect();
+    kinds.iter().filter(|kind| stop_one(&dir, kind)).count()
+}
+
+fn stop_one(dir: &std::path::Path, kind: &str) -> bool {
     use std::io::{Read, Write};
     use std::os::fd::AsRawFd;
-    let Some(dir) = dir() else { return false };
-    if let Ok(stream) = std::os::unix::net::UnixStream::connect(dir.join(SOCKET)) {
+    if let Ok(stream) = std::os::unix::net::UnixStream::connect(dir.join(socket_name(kind))) {
         let mut bytes = Vec::new();
         handover::stop_request(&mut bytes);
         return (&stream).write_all(&bytes).is_ok();
     }
-    let Ok(mut lock) = std::fs::File::open(dir.join(LOCK)) else { return false };
+    let Ok(mut lock) = std::fs::File::open(dir.join(lock_name(kind))) else { return false };
     // SAFETY: flock(2) on a file this process holds open; taken, nobody holds it: no spare.
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
         return false;
     }
     let mut pid = String::new();
     let _ = lock.read_to_string(&mut pid);
-    match pid.trim().parse::<libc::pid_t>() {
-        // The spare leads a process group of its own (with its evcxr child and compilers).
-        // SAFETY: kill(2) of that group.
-        Ok(pid) if pid > 1 => unsafe { libc::kill(-pid, libc::SIGKILL) == 0 },
-        _ => false,
+    let Ok(pid) = pid.trim().parse::<libc::pid_t>() else { return false };
+    // Only a spare still waiting: one that took a session has emptied the file, but a new
+    // holder may not have written its own yet.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    // SAFETY: getpgid(2) of a pid.
+    let leads_its_group = unsafe { libc::getpgid(pid) } == pid;
+    if pid <= 1 || !cmdline.ends_with(b"spare\0--detached\0") || !leads_its_group {
+        return false;
     }
+    // With its evcxr child and compilers: they share its process group.
+    // SAFETY: kill(2) of that group.
+    unsafe { libc::kill(-pid, libc::SIGKILL) == 0 }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The spare process: warms an evaluator, waits for a launcher, takes its session and serves it.
 
 use super::handover::{my_uid, peer_uid, read_signal, receive_fds, Ask, Reply, Request};
-use super::{binary_identity, build_env, priority, IDLE, LOCK, SOCKET};
+use super::{binary_identity, build_env, kind, lock_name, priority, socket_name, IDLE};
 use crate::evaluate::RustInterpreter;
 use crate::startup;
 use std::ffi::OsString;
@@ -42,7 +42,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             ended
         }
         [flag] if flag == "--stop" => {
-            println!("{}", if super::stop() { "the spare was asked to end" } else { "no spare is waiting" });
+            match super::stop() {
+                0 => println!("no spare is waiting"),
+                n => println!("{n} spare{} asked to end", if n == 1 { " was" } else { "s were" }),
+            }
             Ok(())
         }
         _ => anyhow::bail!("usage: kubernel spare [--stop]"),
@@ -56,9 +59,24 @@ struct Warmed {
     toolchain: String,
 }
 
+/// The compiler evcxr will run: the first `rustc` on PATH (or `$RUSTC`), as path, size and
+/// modification time. A toolchain update replaces the binary; reading its metadata costs
+/// microseconds, where running `rustc -vV` would cost a tenth of a second of every start.
 fn toolchain() -> String {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    Command::new(rustc).arg("-vV").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let found = if std::path::Path::new(&rustc).components().count() > 1 {
+        Some(std::path::PathBuf::from(&rustc))
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join(&rustc)).find(|p| p.is_file())
+    };
+    let Some(path) = found.and_then(|p| std::fs::canonicalize(p).ok()) else { return String::new() };
+    match std::fs::metadata(&path) {
+        Ok(meta) => {
+            use std::os::unix::fs::MetadataExt;
+            format!("{} {} {}.{}", path.display(), meta.len(), meta.mtime(), meta.mtime_nsec())
+        }
+        Err(_) => String::new(),
+    }
 }
 
 impl Warmed {
@@ -66,10 +84,16 @@ impl Warmed {
         Warmed { binary: binary_identity(), build_env: build_env(std::env::vars_os()), toolchain: toolchain() }
     }
 
-    /// Why this spare cannot serve `request`, if it cannot.
-    fn refuses(&self, request: &Request) -> Option<String> {
+    /// Why this spare cannot serve `request`, if it cannot; `Some((why, true))` when it can
+    /// serve nobody any more (it is older than the binary or the toolchain).
+    fn refuses(&self, request: &Request) -> Option<(String, bool)> {
         if request.binary != self.binary || self.binary.is_empty() {
-            return Some("the kubernel binary changed since the spare started".into());
+            return Some(("the kubernel binary changed since the spare started".into(), true));
+        }
+        // evcxr reads ./evcxr.toml (optimisation level, offline mode, ...) as it starts, and
+        // the spare started elsewhere.
+        if request.cwd.join("evcxr.toml").exists() {
+            return Some(("the notebook's folder has an evcxr.toml, read as an evaluator starts".into(), false));
         }
         let theirs = build_env(request.env.iter().cloned());
         if theirs != self.build_env {
@@ -81,10 +105,10 @@ impl Warmed {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            return Some(format!("it was started with other build settings ({})", differ.join(", ")));
+            return Some((format!("it was started with other build settings ({})", differ.join(", ")), false));
         }
         if toolchain() != self.toolchain {
-            return Some("the Rust toolchain changed since the spare started".into());
+            return Some(("the Rust toolchain changed since the spare started".into(), true));
         }
         None
     }
@@ -92,8 +116,10 @@ impl Warmed {
 
 fn wait() -> anyhow::Result<()> {
     let Some(dir) = super::dir() else { return Ok(()) };
-    // One spare per user: the lock is held until the spare serves or ends.
-    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK))?;
+    crate::prepare_process();
+    let kind = kind();
+    // One spare per user and kind: the lock is held until the spare serves or ends.
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(lock_name(&kind)))?;
     // SAFETY: flock(2) on a file this process holds open.
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Ok(());
@@ -102,7 +128,12 @@ fn wait() -> anyhow::Result<()> {
     let _ = lock.set_len(0);
     let _ = (&lock).write_all(std::process::id().to_string().as_bytes());
     let idle = priority::idle();
-    crate::prepare_process();
+    if !idle {
+        // At normal priority it would slow the first cells of the kernel that started it.
+        std::thread::sleep(Duration::from_secs(15));
+    }
+    // Not the folder of the notebook that started it: evcxr reads ./evcxr.toml as it starts.
+    std::env::set_current_dir(&dir)?;
     let warmed = Warmed::now();
     let interpreter = RustInterpreter::new(magics::registry());
     if !interpreter.wait_warm(WARM_UP) {
@@ -111,7 +142,7 @@ fn wait() -> anyhow::Result<()> {
     if idle {
         priority::normal()?;
     }
-    let socket = dir.join(SOCKET);
+    let socket = dir.join(socket_name(&kind));
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket)?;
     let deadline = Instant::now() + IDLE;
@@ -127,14 +158,18 @@ fn wait() -> anyhow::Result<()> {
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
         let fds = receive_fds(&stream, 2).unwrap_or_default();
         match Ask::read(&mut &stream) {
-            Ok(Ask::Take(request)) => {
-                if let Some(why) = warmed.refuses(&request) {
-                    let _ = std::fs::remove_file(&socket);
+            Ok(Ask::Take(request)) => match warmed.refuses(&request) {
+                Some((why, stale)) => {
+                    if stale {
+                        let _ = std::fs::remove_file(&socket);
+                    }
                     let _ = Reply::Refused(why).write(&mut &stream);
-                    return Ok(());
+                    if stale {
+                        return Ok(());
+                    }
                 }
-                break (stream, request, fds);
-            }
+                None => break (stream, request, fds),
+            },
             Ok(Ask::Stop) => {
                 let _ = std::fs::remove_file(&socket);
                 return Ok(());
@@ -145,6 +180,8 @@ fn wait() -> anyhow::Result<()> {
     // Gone from the socket before saying yes: the next launcher starts its own or a new spare.
     let _ = std::fs::remove_file(&socket);
     drop(listener);
+    // Emptied first: `--stop` must not take this process for a spare still waiting.
+    let _ = lock.set_len(0);
     drop(lock);
     adopt(&request, fds);
     if (Reply::Taken { pid: std::process::id() }).write(&mut &stream).is_err() {
@@ -153,7 +190,7 @@ fn wait() -> anyhow::Result<()> {
     startup::mark("spare took the session");
     end_with_launcher(stream);
     // First in line, before any cell of the session: the evcxr child takes the environment too.
-    interpreter.adopt_environment(&request.cwd, &request.env);
+    interpreter.adopt_environment(&dir, &request.cwd, &request.env);
     crate::serve(&request.connection_file, interpreter)
 }
 
@@ -232,10 +269,12 @@ mod tests {
         };
         let same = [("PATH", "/bin"), ("CARGO_HOME", "/c"), ("KUBECONFIG", "/mine"), ("PWD", "/x")];
         assert_eq!(warmed.refuses(&request("/bin/kubernel 10 1.0", &same)), None);
-        assert!(warmed.refuses(&request("/bin/kubernel 11 2.0", &same)).unwrap().contains("binary changed"));
-        let why = warmed.refuses(&request("/bin/kubernel 10 1.0", &[("PATH", "/bin"), ("CARGO_HOME", "/other"), ("RUSTFLAGS", "-g")])).unwrap();
-        assert_eq!(why, "it was started with other build settings (CARGO_HOME, RUSTFLAGS)");
+        let (why, stale) = warmed.refuses(&request("/bin/kubernel 11 2.0", &same)).unwrap();
+        assert!(why.contains("binary changed") && stale);
+        let (why, stale) = warmed.refuses(&request("/bin/kubernel 10 1.0", &[("PATH", "/bin"), ("CARGO_HOME", "/other"), ("RUSTFLAGS", "-g")])).unwrap();
+        assert_eq!((why.as_str(), stale), ("it was started with other build settings (CARGO_HOME, RUSTFLAGS)", false));
         let changed = Warmed { toolchain: "rustc 0.0.0".into(), ..warmed };
-        assert!(changed.refuses(&request("/bin/kubernel 10 1.0", &same)).unwrap().contains("toolchain"));
+        let (why, stale) = changed.refuses(&request("/bin/kubernel 10 1.0", &same)).unwrap();
+        assert!(why.contains("toolchain") && stale);
     }
 }

@@ -90,8 +90,18 @@ pub async fn bind(info: &ConnectionInfo) -> Result<Channels> {
 
 async fn bind_one<S: Socket>(socket: &mut S, info: &ConnectionInfo, port: u16, name: &str) -> Result<()> {
     let endpoint = info.endpoint(port);
-    socket.bind(&endpoint).await.with_context(|| format!("cannot bind the {name} socket to {endpoint}"))?;
-    Ok(())
+    // A kernel killed for a restart may still hold the port for a moment (its process ending):
+    // Jupyter gives the new one the same ports at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match socket.bind(&endpoint).await {
+            Ok(_) => return Ok(()),
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().to_lowercase().contains("in use") => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot bind the {name} socket to {endpoint}")),
+        }
+    }
 }
 
 fn router_tasks(

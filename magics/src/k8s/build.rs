@@ -191,7 +191,7 @@ pub async fn build_image(
     // `latest` names the newest build, so that `image inspect kubernel/NAME` finds it.
     client.tag(&format!("kubernel/{name}"), &pushed.digest, "latest").await.map_err(not_pushed)?;
     let image = pulled_as(&pushed.reference, &registry);
-    let pull_secret = client.pull_secret(registry.pull_host());
+    let pull_secret = client.pull_secret(registry.pull_host(), &local_user());
     let secs = started.elapsed().as_secs_f64();
     let what = match (program.compiled.is_empty(), pushed.reused) {
         (true, true) => "unchanged: nothing compiled or pushed".to_string(),
@@ -238,6 +238,13 @@ pub async fn apply_secret(conn: &Conn, ns: &str, secret: Value, refused: &str, s
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Who runs this kernel where, `UID@HOST`: tells apart users of one registry account.
+fn local_user() -> String {
+    let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{uid}@{}", host.trim())
 }
 
 /// `kubernel-pull-registry-example-com-5000-1a2b3c4d5e`: one Secret per registry the nodes pull

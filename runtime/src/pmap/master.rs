@@ -53,6 +53,8 @@ where
     let threads = crate::threads();
     let (events_to, events) = mpsc::channel();
     let mut schedule = Schedule::new(n, threads);
+    // Every rank of the job serves the call; the ranks are alike, so they have as many threads.
+    schedule.expect(crate::world() * threads);
     for (worker, threads) in server.known() {
         schedule.join(worker, threads);
     }
@@ -168,12 +170,14 @@ fn coordinate<T: Serialize, R: DeserializeOwned>(c: &Call<T, R>, call: u64, serv
                     *asking = (*asking + left).min(most);
                 }
             }
-            Event::Holding { worker, indexes, seen } => {
+            Event::Holding { worker, indexes, seen, at } => {
                 let holding = indexes.into_iter().map(|i| i as usize).collect();
                 let mut g = c.lock();
                 let unseen = g.unseen.entry(worker).or_default();
                 unseen.retain(|&(seq, _)| seq > seen);
-                let overdue = unseen.iter().take_while(|(_, at)| at.elapsed() > OVERDUE).map(|&(seq, _)| seq).last();
+                // Overdue as of the beat's coming, not of its reading: a master that was slow to
+                // read must not take batches still on their way for lost.
+                let overdue = unseen.iter().take_while(|(_, sent)| at.saturating_duration_since(*sent) > OVERDUE).map(|&(seq, _)| seq).last();
                 let lost = g.schedule.beat(worker, &holding, overdue.unwrap_or(0).max(seen));
                 drop(g);
                 if lost > 0 {

@@ -45,6 +45,8 @@ pub struct Schedule {
     done: Vec<bool>,
     left: usize,
     threads: HashMap<Id, usize>,
+    /// Threads the world will have once everyone has come (see [`Schedule::expect`]).
+    expected: usize,
 }
 
 impl Schedule {
@@ -54,7 +56,7 @@ impl Schedule {
         if local_threads > 0 {
             threads.insert(LOCAL, local_threads);
         }
-        Schedule { queue: (0..n).collect(), holder: vec![None; n], held: HashMap::new(), misses: vec![0; n], batch_of: vec![0; n], batches: HashMap::new(), done: vec![false; n], left: n, threads }
+        Schedule { queue: (0..n).collect(), holder: vec![None; n], held: HashMap::new(), misses: vec![0; n], batch_of: vec![0; n], batches: HashMap::new(), done: vec![false; n], left: n, threads, expected: 0 }
     }
 
     /// A worker has come (or says again how many threads it has).
@@ -62,8 +64,15 @@ impl Schedule {
         self.threads.insert(id, threads.max(1));
     }
 
+    /// The threads of every rank of the world, come or not: batches are sized for them from the
+    /// start. Otherwise whoever is first takes half of everything before the others have joined,
+    /// and they wait for it at the end.
+    pub fn expect(&mut self, threads: usize) {
+        self.expected = threads;
+    }
+
     pub fn total_threads(&self) -> usize {
-        self.threads.values().sum::<usize>().max(1)
+        self.threads.values().sum::<usize>().max(self.expected).max(1)
     }
 
     /// A batch for `id`'s `free` threads (empty: nothing is queued now); its number is then
@@ -286,6 +295,17 @@ mod tests {
         assert!(!s.finish(a[0]), "a duplicate is dropped");
         assert!(!s.finish(99), "an index out of range is dropped");
         assert_eq!(s.left(), 9);
+    }
+
+    #[test]
+    fn the_first_to_come_does_not_take_the_share_of_those_still_coming() {
+        let mut s = Schedule::new(40, 1);
+        assert_eq!(s.take(LOCAL, 1).len(), 20, "alone, half of what is left");
+        let mut s = Schedule::new(40, 1);
+        s.expect(2);
+        assert_eq!(s.take(LOCAL, 1).len(), 10, "a quarter: a second rank is on its way");
+        s.join(5, 1);
+        assert_eq!(s.take(5, 1).len(), 8);
     }
 
     #[test]

@@ -26,8 +26,9 @@ pub enum Event {
     /// A worker is known (at the start of a call, or when it comes), with its threads.
     Joined { worker: Id, threads: usize },
     Ask { worker: Id, free: usize },
-    /// A worker's beat: the items of this call it holds, and the last batch of it it got.
-    Holding { worker: Id, indexes: Vec<u64>, seen: u64 },
+    /// A worker's beat: the items of this call it holds, and the last batch of it it got;
+    /// `at` when it came (the master may read it much later).
+    Holding { worker: Id, indexes: Vec<u64>, seen: u64, at: std::time::Instant },
     Results { indexes: Vec<u64>, payloads: Vec<Bytes> },
     /// `who`: "rank 2 (sq-2.sq)", or "worker HOST" for a long-lived one.
     Panicked { index: u64, message: String, who: String },
@@ -243,7 +244,7 @@ impl State {
                 // holds nothing of this call: a first batch lost on the way shows too.
                 if let Some(current) = self.current.as_ref().map(|c| c.0) {
                     let (indexes, seen) = if call == current { (holding.into_iter().flat_map(|(a, b)| a..b.min(a + (1 << 24))).collect(), seen) } else { (Vec::new(), 0) };
-                    self.tell(Event::Holding { worker: id, indexes, seen });
+                    self.tell(Event::Holding { worker: id, indexes, seen, at: std::time::Instant::now() });
                 }
             }
             ToMaster::Ask { call, free } => match route(call, self.current.as_ref().map(|c| c.0), self.finished) {
