@@ -67,10 +67,10 @@ fn run_kernel(args: &[String]) -> anyhow::Result<()> {
         [file] if !file.starts_with('-') => PathBuf::from(file),
         _ => anyhow::bail!("kernel needs --connection-file FILE\n{USAGE}"),
     };
-    // Read here too, so that a bad file is this process's error, whoever serves the session.
-    transport::ConnectionInfo::from_file(&file)?;
+    // Read before the hand-over, so that a bad file is this process's error, whoever serves.
+    let info = transport::ConnectionInfo::from_file(&file)?;
     prepare_process();
-    if let Some((stream, _pid)) = spare::take(&file) {
+    if let Some(stream) = spare::take(&file) {
         spare::proxy(stream);
     }
     process_tree::exit_with_parent();
@@ -82,7 +82,7 @@ fn run_kernel(args: &[String]) -> anyhow::Result<()> {
             spare::start();
         }
     });
-    serve(&file, interpreter)
+    serve(&info, interpreter)
 }
 
 /// What a kernel process sets up before any thread starts (changing the environment later
@@ -97,12 +97,11 @@ pub fn prepare_process() {
     toolchain::prefer_toolchain_binaries();
 }
 
-/// Serves the session of connection file `file` with `interpreter` until it shuts down.
-pub fn serve(file: &std::path::Path, interpreter: evaluate::RustInterpreter) -> anyhow::Result<()> {
-    let info = transport::ConnectionInfo::from_file(file)?;
+/// Serves the session of `info` with `interpreter` until it shuts down.
+pub fn serve(info: &transport::ConnectionInfo, interpreter: evaluate::RustInterpreter) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
-        let channels = transport::sockets::bind(&info).await?;
+        let channels = transport::sockets::bind(info).await?;
         startup::mark("sockets bound");
         dispatch::serve(channels, Arc::new(interpreter)).await;
         anyhow::Ok(())

@@ -80,8 +80,8 @@ def setup_kernelspecs(tmp: Path, kubernel_bin: Path) -> dict[str, str | None]:
 
 
 SPEC = {"kubernel": "kubernel", "kubernel-cold": "kubernel", "ipykernel": "bench-ipykernel"}
-TRIVIAL = {"kubernel": "1 + 1", "kubernel-cold": "1 + 1", "ipykernel": "1 + 1"}
-FIRST_LET = {"kubernel": "let v = 1; v", "kubernel-cold": "let v = 1; v", "ipykernel": "v = 1; v"}
+TRIVIAL = {kernel: "1 + 1" for kernel in SPEC}
+FIRST_LET = {kernel: "v = 1; v" if kernel == "ipykernel" else "let v = 1; v" for kernel in SPEC}
 WARM_SPARE = 300.0
 
 

@@ -109,13 +109,8 @@ impl EvcxrWorker {
     /// logged as `what`, and ends the child (evcxr starts another, with this process's
     /// environment and directory).
     pub fn execute_soon(&self, code: String, origin: Origin, what: &'static str) {
-        let (done, rx) = oneshot::channel();
-        self.shared.queued.fetch_add(1, Ordering::SeqCst);
         let sink: Arc<dyn OutputSink> = Arc::new(output::RecordingSink::default());
-        let job = Job::Execute { code, first_line: 1, sink, input: Arc::new(output::NoInput), origin, done };
-        if self.jobs.send(job).is_err() {
-            return;
-        }
+        let Some(rx) = self.submit(code, 1, sink, Arc::new(output::NoInput), origin) else { return };
         let worker = self.clone();
         std::thread::spawn(move || {
             if let Ok(RustOutcome::Failed(error)) = rx.blocking_recv() {
@@ -133,12 +128,19 @@ impl EvcxrWorker {
         input: Arc<dyn InputReader>,
         origin: Origin,
     ) -> RustOutcome {
+        let gone = || RustOutcome::Failed(ErrorInfo::new("EvaluatorGone", "the Rust evaluator has stopped"));
+        match self.submit(code, first_line, sink, input, origin) {
+            Some(rx) => rx.await.unwrap_or_else(|_| gone()),
+            None => gone(),
+        }
+    }
+
+    /// Queues code to run, counted for interrupts; None if the evaluator has stopped.
+    fn submit(&self, code: String, first_line: usize, sink: Arc<dyn OutputSink>, input: Arc<dyn InputReader>, origin: Origin) -> Option<oneshot::Receiver<RustOutcome>> {
         let (done, rx) = oneshot::channel();
         self.shared.queued.fetch_add(1, Ordering::SeqCst);
-        if self.jobs.send(Job::Execute { code, first_line, sink, input, origin, done }).is_err() {
-            return RustOutcome::Failed(ErrorInfo::new("EvaluatorGone", "the Rust evaluator has stopped"));
-        }
-        rx.await.unwrap_or_else(|_| RustOutcome::Failed(ErrorInfo::new("EvaluatorGone", "the Rust evaluator has stopped")))
+        self.jobs.send(Job::Execute { code, first_line, sink, input, origin, done }).ok()?;
+        Some(rx)
     }
 
     /// The notebook's state after its last successful cell; a copy, taken under a short lock.

@@ -38,13 +38,8 @@ impl RustInterpreter {
         self.worker.clone()
     }
 
-    pub fn wait_warm(&self, timeout: Duration) -> bool {
-        self.worker.wait_warm(timeout)
-    }
-
     /// The evcxr child takes on `cwd` and `env` (a spare's, at hand-over), before any cell
-    /// sent after this.
-    /// The file it reads goes in `private` (only this user may enter it).
+    /// sent after this. The file it reads goes in `private` (only this user may enter it).
     pub fn adopt_environment(&self, private: &std::path::Path, cwd: &std::path::Path, env: &[(std::ffi::OsString, std::ffi::OsString)]) {
         match environment::write(private, cwd, env) {
             Ok(file) => {

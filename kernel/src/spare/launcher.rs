@@ -11,15 +11,18 @@ use std::time::Duration;
 /// How long a spare has to answer (it answers at once: a few checks of files).
 const ANSWER: Duration = Duration::from_secs(5);
 
-/// Hands the session of `connection_file` to the user's spare. Some(stream to it, its pid) when
-/// it took it; None when there is no spare or it said no (this process then serves the session).
-pub fn take(connection_file: &Path) -> Option<(UnixStream, u32)> {
+/// Hands the session of `connection_file` to the user's spare. Some(stream to it) when it took
+/// it; None when there is no spare or it said no (this process then serves the session).
+pub fn take(connection_file: &Path) -> Option<UnixStream> {
     if !super::enabled() {
         return None;
     }
     let dir = super::dir()?;
+    let binary = super::binary_identity();
+    let env: Vec<_> = std::env::vars_os().collect();
+    let kind = super::kind(&binary, &super::build_env(env.iter().cloned()));
     // Nobody listening: no spare (or one still warming up).
-    let stream = UnixStream::connect(dir.join(super::socket_name(&super::kind()))).ok()?;
+    let stream = UnixStream::connect(dir.join(super::socket_name(&kind))).ok()?;
     if peer_uid(&stream).ok()? != my_uid() {
         startup::mark("spare refused: its socket belongs to another user");
         return None;
@@ -29,8 +32,8 @@ pub fn take(connection_file: &Path) -> Option<(UnixStream, u32)> {
         launched: startup::origin(),
         connection_file: cwd.join(connection_file),
         cwd,
-        binary: super::binary_identity(),
-        env: std::env::vars_os().collect(),
+        binary,
+        env,
     };
     stream.set_read_timeout(Some(ANSWER)).ok()?;
     stream.set_write_timeout(Some(ANSWER)).ok()?;
@@ -42,7 +45,7 @@ pub fn take(connection_file: &Path) -> Option<(UnixStream, u32)> {
     match Reply::read(&mut &stream) {
         Ok(Reply::Taken { pid }) => {
             startup::mark(&format!("session handed to the spare (pid {pid})"));
-            Some((stream, pid))
+            Some(stream)
         }
         Ok(Reply::Refused(why)) => {
             startup::mark(&format!("spare refused: {why}"));

@@ -44,13 +44,13 @@ fn lock_name(kind: &str) -> String {
     format!("spare-{kind}.lock")
 }
 
-/// The kind of spare this process would take or be: a hash of the binary and the build
-/// settings (the same binary computes it on both sides).
-pub fn kind() -> String {
+/// The kind of spare for `binary` ([`binary_identity`]) and `build_env` ([`build_env`]): a hash
+/// of both (the same binary computes it on both sides).
+pub fn kind(binary: &str, build_env: &[(OsString, OsString)]) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    binary_identity().hash(&mut hasher);
-    build_env(std::env::vars_os()).hash(&mut hasher);
+    binary.hash(&mut hasher);
+    build_env.hash(&mut hasher);
     format!("{:016x}", hasher.finish())
 }
 
@@ -74,12 +74,17 @@ pub fn dir() -> Option<PathBuf> {
     (meta.is_dir() && meta.uid() == uid && meta.mode() & 0o077 == 0).then_some(dir)
 }
 
-/// The binary this process runs, as path, size and modification time: a rebuilt or upgraded
-/// binary is another one.
+/// The binary this process runs ([`file_identity`]): a rebuilt or upgraded binary is another.
 pub fn binary_identity() -> String {
-    let Ok(exe) = std::fs::canonicalize("/proc/self/exe") else { return String::new() };
-    match std::fs::metadata(&exe) {
-        Ok(meta) => format!("{} {} {}.{}", exe.display(), meta.len(), meta.mtime(), meta.mtime_nsec()),
+    file_identity(std::path::Path::new("/proc/self/exe"))
+}
+
+/// A file as its real path, size and modification time (empty if it cannot be read): a
+/// replaced file is another one, and telling so costs microseconds.
+pub fn file_identity(path: &std::path::Path) -> String {
+    let Ok(path) = std::fs::canonicalize(path) else { return String::new() };
+    match std::fs::metadata(&path) {
+        Ok(meta) => format!("{} {} {}.{}", path.display(), meta.len(), meta.mtime(), meta.mtime_nsec()),
         Err(_) => String::new(),
     }
 }

@@ -10,11 +10,11 @@ use std::io;
 
 /// True when a process in SCHED_IDLE may go back to SCHED_OTHER.
 fn may_leave_idle() -> bool {
-    // SAFETY: geteuid(2) and getrlimit(2) into a local struct.
+    if super::handover::my_uid() == 0 {
+        return true;
+    }
+    // SAFETY: getrlimit(2) into a local struct.
     unsafe {
-        if libc::geteuid() == 0 {
-            return true;
-        }
         let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // A nice value of 0 needs a limit of 20 (the kernel's 20 - nice).
         libc::getrlimit(libc::RLIMIT_NICE, &mut limit) == 0 && limit.rlim_cur >= 20

@@ -1,7 +1,7 @@
 //! The spare process: warms an evaluator, waits for a launcher, takes its session and serves it.
 
 use super::handover::{my_uid, peer_uid, read_signal, receive_fds, Ask, Reply, Request};
-use super::{binary_identity, build_env, kind, lock_name, priority, socket_name, IDLE};
+use super::{binary_identity, build_env, file_identity, kind, lock_name, priority, socket_name, IDLE};
 use crate::evaluate::RustInterpreter;
 use crate::startup;
 use std::ffi::OsString;
@@ -69,14 +69,7 @@ fn toolchain() -> String {
     } else {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join(&rustc)).find(|p| p.is_file())
     };
-    let Some(path) = found.and_then(|p| std::fs::canonicalize(p).ok()) else { return String::new() };
-    match std::fs::metadata(&path) {
-        Ok(meta) => {
-            use std::os::unix::fs::MetadataExt;
-            format!("{} {} {}.{}", path.display(), meta.len(), meta.mtime(), meta.mtime_nsec())
-        }
-        Err(_) => String::new(),
-    }
+    found.map(|path| file_identity(&path)).unwrap_or_default()
 }
 
 impl Warmed {
@@ -97,14 +90,13 @@ impl Warmed {
         }
         let theirs = build_env(request.env.iter().cloned());
         if theirs != self.build_env {
-            let differ: Vec<String> = theirs
+            let differ: std::collections::BTreeSet<String> = theirs
                 .iter()
                 .chain(&self.build_env)
                 .filter(|pair| !(theirs.contains(pair) && self.build_env.contains(pair)))
                 .map(|(k, _)| k.to_string_lossy().into_owned())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
                 .collect();
+            let differ: Vec<String> = differ.into_iter().collect();
             return Some((format!("it was started with other build settings ({})", differ.join(", ")), false));
         }
         if toolchain() != self.toolchain {
@@ -117,7 +109,8 @@ impl Warmed {
 fn wait() -> anyhow::Result<()> {
     let Some(dir) = super::dir() else { return Ok(()) };
     crate::prepare_process();
-    let kind = kind();
+    let warmed = Warmed::now();
+    let kind = kind(&warmed.binary, &warmed.build_env);
     // One spare per user and kind: the lock is held until the spare serves or ends.
     let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(lock_name(&kind)))?;
     // SAFETY: flock(2) on a file this process holds open.
@@ -134,9 +127,8 @@ fn wait() -> anyhow::Result<()> {
     }
     // Not the folder of the notebook that started it: evcxr reads ./evcxr.toml as it starts.
     std::env::set_current_dir(&dir)?;
-    let warmed = Warmed::now();
     let interpreter = RustInterpreter::new(magics::registry());
-    if !interpreter.wait_warm(WARM_UP) {
+    if !interpreter.clone_worker().wait_warm(WARM_UP) {
         return Ok(());
     }
     if idle {
@@ -191,7 +183,7 @@ fn wait() -> anyhow::Result<()> {
     end_with_launcher(stream);
     // First in line, before any cell of the session: the evcxr child takes the environment too.
     interpreter.adopt_environment(&dir, &request.cwd, &request.env);
-    crate::serve(&request.connection_file, interpreter)
+    crate::serve(&crate::transport::ConnectionInfo::from_file(&request.connection_file)?, interpreter)
 }
 
 /// The next connection, or None once `deadline` passes or the socket's file is gone (its

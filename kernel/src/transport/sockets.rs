@@ -96,7 +96,7 @@ async fn bind_one<S: Socket>(socket: &mut S, info: &ConnectionInfo, port: u16, n
     loop {
         match socket.bind(&endpoint).await {
             Ok(_) => return Ok(()),
-            Err(e) if std::time::Instant::now() < deadline && e.to_string().to_lowercase().contains("in use") => {
+            Err(zeromq::ZmqError::Network(e)) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             Err(e) => return Err(e).with_context(|| format!("cannot bind the {name} socket to {endpoint}")),
