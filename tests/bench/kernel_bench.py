@@ -26,8 +26,8 @@ at the end.
 
 "launch" is the call of KernelManager.start_kernel(), the same for all.
 This is a benchmark, not a test: it asserts nothing, it prints a table.
-The kubernel binary is $KUBERNEL_BIN (default
-~/.cache/kubernel/target/release/kubernel); ipykernel is the one installed
+The kubernel binary is the one the tests use (tests/kernel/kernel_harness.py:
+built_kernel); ipykernel is the one installed
 in the venv this script runs with.
 """
 from __future__ import annotations
@@ -44,7 +44,8 @@ import time
 from pathlib import Path
 from queue import Empty
 
-DEFAULT_BIN = Path.home() / ".cache" / "kubernel" / "target" / "release" / "kubernel"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "kernel"))
+from kernel_harness import built_kernel  # noqa: E402
 
 
 def setup_kernelspecs(tmp: Path, kubernel_bin: Path) -> dict[str, str | None]:
@@ -294,7 +295,7 @@ def main() -> int:
     args = ap.parse_args()
     repo = Path(__file__).resolve().parents[2]
 
-    kubernel_bin = Path(os.environ.get("KUBERNEL_BIN") or DEFAULT_BIN)
+    kubernel_bin = Path(built_kernel())
     tmp = Path(tempfile.mkdtemp(prefix="kubernel-bench-"))
     try:
         errors = setup_kernelspecs(tmp, kubernel_bin)

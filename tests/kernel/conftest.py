@@ -1,6 +1,7 @@
 """Fixtures for the kubernel kernel tests.
 
-The kernel binary is $KUBERNEL_BIN (default ~/.cache/kubernel/target/release/kubernel).
+The kernel binary is $KUBERNEL_BIN, else the release build install/setup made
+($CARGO_TARGET_DIR, else ${KUBERNEL_CACHE:-~/.cache/kubernel}/target).
 Its kernelspec is installed with `kubernel install --prefix <tmp>` into a
 temporary prefix, and JUPYTER_PATH points at <tmp>/share/jupyter, so the tests
 never see (or change) a kernelspec of the user's. KUBERNEL_HISTORY points at a
@@ -17,15 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from kernel_harness import Kernel
-
-DEFAULT_BIN = Path.home() / ".cache" / "kubernel" / "target" / "release" / "kubernel"
+from kernel_harness import Kernel, built_kernel
 
 _state: dict[str, object] = {}
 
 
 def kubernel_bin() -> Path:
-    return Path(os.environ.get("KUBERNEL_BIN") or DEFAULT_BIN)
+    return Path(built_kernel())
 
 
 def pytest_configure(config: pytest.Config) -> None:

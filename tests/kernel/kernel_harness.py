@@ -19,6 +19,16 @@ from jupyter_client.manager import KernelManager
 
 KERNEL_NAME = "kubernel"
 
+
+def built_kernel() -> str:
+    """The kernel binary the set-up built: $KUBERNEL_BIN, else the release build in
+    $CARGO_TARGET_DIR, else in ${KUBERNEL_CACHE:-~/.cache/kubernel}/target (as install/setup)."""
+    if os.environ.get("KUBERNEL_BIN"):
+        return os.environ["KUBERNEL_BIN"]
+    cache = os.environ.get("KUBERNEL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "kubernel")
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(cache, "target")
+    return os.path.join(target, "release", "kubernel")
+
 # Seconds to wait for a request that does not compile Rust (kernel_info,
 # complete, magics, ...).
 QUICK = float(os.environ.get("KUBERNEL_TEST_QUICK_TIMEOUT", "20"))

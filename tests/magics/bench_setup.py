@@ -10,7 +10,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "kernel"))
-from kernel_harness import Kernel  # noqa: E402
+from kernel_harness import Kernel, built_kernel  # noqa: E402
 
 REPO = HERE.parent.parent
 
@@ -31,7 +31,7 @@ def start_kernel() -> tuple[Kernel, dict[str, str]]:
     env = cluster_env()
     tmp = Path(tempfile.mkdtemp(prefix="kubernel-bench-"))
     prefix = tmp / "prefix"
-    binary = Path(os.environ.get("KUBERNEL_BIN") or Path.home() / ".cache/kubernel/target/release/kubernel")
+    binary = Path(built_kernel())
     subprocess.run([str(binary), "install", "--prefix", str(prefix)], check=True, capture_output=True)
     jupyter = {
         "JUPYTER_PATH": str(prefix / "share" / "jupyter"),
