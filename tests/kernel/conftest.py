@@ -87,8 +87,7 @@ def kernelspec() -> dict:
         if not (binary.is_file() and os.access(binary, os.X_OK)):
             raise RuntimeError(
                 f"kubernel binary not found at {binary} "
-                "(build it with `cargo build --release` and CARGO_TARGET_DIR=~/.cache/kubernel/target, "
-                "or set KUBERNEL_BIN)"
+                "(install/setup builds it; or set KUBERNEL_BIN or CARGO_TARGET_DIR)"
             )
         proc = subprocess.run(
             [str(binary), "install", "--prefix", str(prefix)],
