@@ -13,7 +13,7 @@
 //! evcxr already understands), which arrives on that same pipe. An answer that cannot be had
 //! (the frontend takes no input) comes back as a marker line, read as end of file.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 /// Starts a line of stderr carried on stdout.
 pub const STDERR_MARK: &str = "\u{1}KUBERNEL_STDERR:";
@@ -63,31 +63,117 @@ static PENDING: Pending = Pending {
     buf: std::cell::UnsafeCell::new([0; 4096]),
 };
 
+/// Continuation bytes still owed to a character cut by the end of a write, on stdout and stderr.
+static OWED: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
 /// # Safety
 /// The contract of write(2): `buf` points to `count` readable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: libc::c_int, buf: *const libc::c_void, count: libc::size_t) -> libc::ssize_t {
-    if IN_CHILD.load(Ordering::Relaxed) && count > 0 {
-        if fd == 2 {
-            return stderr_piece(std::slice::from_raw_parts(buf as *const u8, count));
+    if IN_CHILD.load(Ordering::Relaxed) && count > 0 && (fd == 1 || fd == 2) {
+        let data = std::slice::from_raw_parts(buf as *const u8, count);
+        let owed = &OWED[fd as usize - 1];
+        if owed.load(Ordering::Relaxed) == 0 && std::str::from_utf8(data).is_ok() {
+            return write_text(fd, data);
         }
-        if fd == 1 {
-            // A partial stderr line written before this stdout goes first, to keep the order.
-            flush_pending();
-            let data = std::slice::from_raw_parts(buf as *const u8, count);
-            if data.starts_with(EXECUTION_COMPLETE) {
-                RUNNING_COMMAND.store(false, Ordering::SeqCst);
-                LINE_OPEN.store(false, Ordering::SeqCst);
-            } else if !RUNNING_COMMAND.load(Ordering::SeqCst) {
-                return send_lines(data, true, 2, STDOUT_MARK);
-            } else if data.windows(REQUEST_PREFIX.len()).any(|w| w == REQUEST_PREFIX) {
-                // User code asked itself (evcxr_input's way): its next read needs no request.
-                LINE_OPEN.store(true, Ordering::SeqCst);
-            }
-            STDOUT_AT_LINE_START.store(data.ends_with(b"\n"), Ordering::SeqCst);
-        }
+        return write_as_utf8(fd, data, owed);
     }
     libc::syscall(libc::SYS_write, fd, buf, count) as libc::ssize_t
+}
+
+/// evcxr reads the child's pipes as lines of UTF-8, and a line that is not UTF-8 ends its
+/// reader (on stderr for the rest of the session). Bytes that cannot be UTF-8 become U+FFFD,
+/// gathered in a buffer on the stack (this may run anywhere: no allocation), cut only between
+/// characters.
+unsafe fn write_as_utf8(fd: libc::c_int, data: &[u8], owed: &AtomicUsize) -> libc::ssize_t {
+    let mut buf = [0u8; 4096];
+    let mut len = 0;
+    let mut failed = false;
+    let left = utf8_pieces(data, owed.load(Ordering::Relaxed), &mut |mut piece| {
+        while !piece.is_empty() {
+            let mut n = piece.len().min(buf.len() - len);
+            while n > 0 && n < piece.len() && piece[n] & 0xC0 == 0x80 {
+                n -= 1;
+            }
+            if n == 0 {
+                if len == 0 {
+                    n = piece.len().min(buf.len());
+                } else {
+                    failed |= write_text(fd, &buf[..len]) < 0;
+                    len = 0;
+                    continue;
+                }
+            }
+            buf[len..len + n].copy_from_slice(&piece[..n]);
+            len += n;
+            piece = &piece[n..];
+            if len == buf.len() {
+                failed |= write_text(fd, &buf[..len]) < 0;
+                len = 0;
+            }
+        }
+    });
+    if len > 0 {
+        failed |= write_text(fd, &buf[..len]) < 0;
+    }
+    owed.store(left, Ordering::Relaxed);
+    if failed { -1 } else { data.len() as libc::ssize_t }
+}
+
+/// Gives `data` to `emit` in pieces that are UTF-8, with U+FFFD for each byte sequence that
+/// cannot be. `owed` continuation bytes at the start finish a character the previous write cut;
+/// a character cut at the end passes as it is, and the count it still owes is returned.
+fn utf8_pieces(data: &[u8], owed: usize, emit: &mut dyn FnMut(&[u8])) -> usize {
+    let carried = data.iter().take(owed).take_while(|b| **b & 0xC0 == 0x80).count();
+    if carried > 0 {
+        emit(&data[..carried]);
+    }
+    let rest = &data[carried..];
+    if rest.is_empty() {
+        return owed - carried;
+    }
+    for chunk in rest.utf8_chunks() {
+        if !chunk.valid().is_empty() {
+            emit(chunk.valid().as_bytes());
+        }
+        let bad = chunk.invalid();
+        if bad.is_empty() {
+            continue;
+        }
+        let at_end = bad.as_ptr() as usize + bad.len() == rest.as_ptr() as usize + rest.len();
+        let wanted = match bad[0] {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => 0,
+        };
+        if at_end && wanted > bad.len() {
+            emit(bad);
+            return wanted - bad.len();
+        }
+        emit("\u{FFFD}".as_bytes());
+    }
+    0
+}
+
+/// A write of UTF-8 text to stdout (1) or stderr (2) of user code.
+unsafe fn write_text(fd: libc::c_int, data: &[u8]) -> libc::ssize_t {
+    if fd == 2 {
+        return stderr_piece(data);
+    }
+    // A partial stderr line written before this stdout goes first, to keep the order.
+    flush_pending();
+    if data.starts_with(EXECUTION_COMPLETE) {
+        RUNNING_COMMAND.store(false, Ordering::SeqCst);
+        LINE_OPEN.store(false, Ordering::SeqCst);
+    } else if !RUNNING_COMMAND.load(Ordering::SeqCst) {
+        return send_lines(data, true, 2, STDOUT_MARK);
+    } else if data.windows(REQUEST_PREFIX.len()).any(|w| w == REQUEST_PREFIX) {
+        // User code asked itself (evcxr_input's way): its next read needs no request.
+        LINE_OPEN.store(true, Ordering::SeqCst);
+    }
+    STDOUT_AT_LINE_START.store(data.ends_with(b"\n"), Ordering::SeqCst);
+    libc::syscall(libc::SYS_write, 1, data.as_ptr(), data.len()) as libc::ssize_t
 }
 
 /// # Safety
@@ -240,4 +326,34 @@ unsafe fn send_lines(data: &[u8], whole: bool, fd: libc::c_int, mark: &str) -> l
         start = end;
     }
     data.len() as libc::ssize_t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(data: &[u8], owed: usize) -> (Vec<u8>, usize) {
+        let mut out = Vec::new();
+        let left = utf8_pieces(data, owed, &mut |p| {
+            assert!(std::str::from_utf8(p).is_ok() || p.len() < 4, "a piece that is not UTF-8: {p:?}");
+            out.extend_from_slice(p)
+        });
+        (out, left)
+    }
+
+    #[test]
+    fn bytes_that_cannot_be_utf8_become_replacement_characters() {
+        assert_eq!(pieces(b"ab\xffcd\xc3(\n", 0), ("ab\u{FFFD}cd\u{FFFD}(\n".as_bytes().to_vec(), 0));
+        assert_eq!(pieces(b"\x80\x80", 0), ("\u{FFFD}\u{FFFD}".as_bytes().to_vec(), 0));
+    }
+
+    #[test]
+    fn a_character_cut_between_two_writes_passes_whole() {
+        let euro = "\u{20AC}".as_bytes();
+        let (first, owed) = pieces(&[b"x".as_slice(), &euro[..1]].concat(), 0);
+        assert_eq!(owed, 2);
+        let (second, owed) = pieces(&[&euro[1..], b"y".as_slice()].concat(), owed);
+        assert_eq!(owed, 0);
+        assert_eq!(String::from_utf8([first, second].concat()).unwrap(), "x\u{20AC}y");
+    }
 }

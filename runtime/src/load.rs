@@ -39,6 +39,7 @@ impl std::error::Error for LoadError {}
 /// Traffic that runs until [`Load::stop`] (or until it is dropped).
 pub struct Load {
     shared: Arc<Shared>,
+    display: Display,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -88,6 +89,7 @@ pub fn start(url: &str, per_second: u32) -> Result<Load, LoadError> {
     let workers = per_second.div_ceil(PER_WORKER).clamp(1, 32);
     let interval = Duration::from_secs_f64(workers as f64 / per_second as f64);
     let shared = Arc::new(Shared { target, started: Instant::now(), stop: AtomicBool::new(false), tally: Mutex::new(Tally::default()) });
+    let display = Display::bundle(&shared.report().view(true));
     let mut threads = Vec::new();
     for w in 0..workers {
         let shared = shared.clone();
@@ -95,9 +97,9 @@ pub fn start(url: &str, per_second: u32) -> Result<Load, LoadError> {
         let offset = interval.mul_f64(w as f64 / workers as f64);
         threads.push(std::thread::spawn(move || send(&shared, offset, interval)));
     }
-    let painter = shared.clone();
-    threads.push(std::thread::spawn(move || paint(&painter)));
-    Ok(Load { shared, threads })
+    let (painter, painted) = (shared.clone(), display.clone());
+    threads.push(std::thread::spawn(move || paint(&painter, &painted)));
+    Ok(Load { shared, display, threads })
 }
 
 impl Load {
@@ -119,23 +121,30 @@ impl Load {
         true
     }
 
-    /// Stops the traffic and gives what came back; the chart is drawn one last time.
+    /// Stops the traffic and gives what came back; the chart is drawn one last time, with the
+    /// same figures.
     pub fn stop(mut self) -> Report {
-        self.halt();
-        self.shared.report()
+        self.halt().unwrap_or_else(|| self.shared.report())
     }
 
-    fn halt(&mut self) {
+    /// Stops the threads, then draws the last chart: requests that were in flight are in it.
+    fn halt(&mut self) -> Option<Report> {
+        if self.threads.is_empty() {
+            return None;
+        }
         self.shared.stop.store(true, Ordering::SeqCst);
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        let report = self.shared.report();
+        self.display.update_bundle(&report.view(false));
+        Some(report)
     }
 }
 
 impl Drop for Load {
     fn drop(&mut self) {
-        self.halt();
+        let _ = self.halt();
     }
 }
 
@@ -444,13 +453,11 @@ impl fmt::Debug for Report {
     }
 }
 
-fn paint(shared: &Shared) {
-    let display = Display::bundle(&shared.report().view(true));
+fn paint(shared: &Shared, display: &Display) {
     loop {
         // Redrawn each second; checked more often so that stop() does not wait a second.
         for _ in 0..10 {
             if shared.stop.load(Ordering::SeqCst) {
-                display.update_bundle(&shared.report().view(false));
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));

@@ -95,6 +95,45 @@ def test_unicode_in_source_and_output(kernel: Kernel) -> None:
     assert result_text(msgs) == '"héllo ✓ 日本"', describe(reply, msgs)
 
 
+def test_bytes_that_are_not_utf8_are_shown_and_output_goes_on(kernel: Kernel) -> None:
+    # A program that prints raw bytes (a binary file, a cut string) must not silence the
+    # kernel's stderr for the rest of the session.
+    k = kernel
+    reply, msgs = k.execute(
+        'use std::io::Write; std::io::stderr().write_all(b"err \\xff\\xfe end\\n").unwrap(); '
+        'std::io::stdout().write_all(b"out \\xc3( end\\n").unwrap();'
+    )
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    assert stream_text(msgs, "stderr") == "err \ufffd\ufffd end\n", describe(reply, msgs)
+    assert stream_text(msgs) == "out \ufffd( end\n", describe(reply, msgs)
+    # A character written in two pieces arrives whole.
+    reply, msgs = k.execute(
+        'let euro = "\u20ac".as_bytes(); eprint!("a"); std::io::stderr().write_all(&euro[..1]).unwrap(); '
+        'std::io::stderr().write_all(&euro[1..]).unwrap(); eprintln!("b");'
+    )
+    assert stream_text(msgs, "stderr") == "a\u20acb\n", describe(reply, msgs)
+    reply, msgs = k.execute('eprintln!("still heard"); println!("and here");')
+    assert stream_text(msgs, "stderr") == "still heard\n", describe(reply, msgs)
+    assert stream_text(msgs) == "and here\n", describe(reply, msgs)
+
+
+def test_a_background_threads_panic_is_not_the_running_cells_error(kernel: Kernel) -> None:
+    k = kernel
+    reply, msgs = k.execute(
+        "std::thread::spawn(|| { std::thread::sleep(std::time::Duration::from_millis(500)); "
+        'panic!("background trouble"); });'
+    )
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    # The next cell is running when the thread panics: it still succeeds, and shows the panic.
+    reply, msgs = k.execute("std::thread::sleep(std::time::Duration::from_secs(2)); 7")
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    assert result_text(msgs) == "7", describe(reply, msgs)
+    shown = stream_text(msgs, "stderr")
+    assert "panicked at" in shown and "background trouble" in shown, describe(reply, msgs)
+    assert "stack backtrace" not in shown and "rust_begin_unwind" not in shown, shown
+    assert_next_cell_works(k)
+
+
 def test_compile_error_shows_rustc_message_at_user_line(kernel: Kernel) -> None:
     k = kernel
     line = 'let answer: i32 = "forty-two";'

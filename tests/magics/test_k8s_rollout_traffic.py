@@ -85,7 +85,14 @@ def start_traffic(k) -> str:
 
 def stop_traffic(k) -> str:
     ok(k, "assert!(traffic.wait_for_requests(2000, std::time::Duration::from_secs(90)));", 120)
-    return ok(k, "let report = traffic.stop(); report", 60)
+    text, msgs = apps_ok(k, "let report = traffic.stop(); report", 60)
+    # The chart is drawn a last time once the requests in flight have come back: its
+    # figures are the report's.
+    last = [m for m in msgs if m["msg_type"] == "update_display_data"][-1]["content"]["data"]["text/plain"]
+    charted = last.split("(stopped): ")[1].split("\n")[0]
+    reported = text[text.rindex("\n", 0, text.rindex(" requests in ")) + 1:].split("\n")[0]
+    assert charted == reported, f"the last chart says {charted!r}, the report {reported!r}"
+    return text
 
 
 def test_a_rolling_update_and_a_rollback_with_readiness_fail_no_request(k8s_kernel, web):

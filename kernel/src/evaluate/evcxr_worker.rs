@@ -292,7 +292,9 @@ fn execute(
     input: Arc<dyn InputReader>,
 ) -> RustOutcome {
     let Cell { code, first_line, origin } = cell;
-    pump.attach(sink.clone());
+    // The cell runs on the main thread of evcxr's child, whose OS id is the child's pid.
+    let cell_thread = context.process_handle().lock().unwrap().id();
+    pump.attach(sink.clone(), cell_thread);
     recorder.before_cell();
     let variables_before: Vec<String> = context.variables_and_types().map(|(name, _)| name.to_string()).collect();
     let reader_sink = sink.clone();

@@ -4,12 +4,14 @@
 //! (`output::markers`) become rich displays. The cell's sink caps how much of it is sent
 //! (`output::limit`).
 //!
-//! Panic reports on stderr are taken out of the stream and kept for the cell's error.
+//! Panic reports on stderr are taken out of the stream: one of the thread that runs cells is kept
+//! for the cell's error; one of another thread (a cell's background work) is shown as stderr,
+//! without evcxr's backtrace of generated code, and is nobody's error.
 
 use crossbeam_channel::{select, Receiver, Sender};
 use output::markers::{Decoder, Event};
 use output::{MimeBundle, OutputSink, StreamName};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +26,9 @@ pub struct PumpState {
     /// A cell runs. Between cells, output comes from threads the cells left running; a panic
     /// report there is shown as it is, as no cell waits to take it as its error.
     pub cell_running: AtomicBool,
+    /// The OS thread that runs cells: evcxr's command loop, the main thread of its child, whose
+    /// id is the child's pid. 0: not known.
+    pub cell_thread: AtomicU64,
 }
 
 pub struct Pump {
@@ -45,7 +50,9 @@ impl Pump {
 
     /// Output from now on goes to `sink`: that of the cell, and after it, what the threads it
     /// left running print, until the next cell.
-    pub fn attach(&self, sink: Arc<dyn OutputSink>) {
+    /// `cell_thread` is the OS id of the thread that runs the cell (see [`PumpState`]).
+    pub fn attach(&self, sink: Arc<dyn OutputSink>, cell_thread: u32) {
+        self.state.cell_thread.store(cell_thread.into(), Ordering::SeqCst);
         *self.state.sink.lock().unwrap() = Some(sink);
         self.state.panic.lock().unwrap().take();
         self.state.cell_running.store(true, Ordering::SeqCst);
@@ -74,9 +81,28 @@ struct Worker {
     stdout_buf: String,
     stderr_buf: String,
     markers: Decoder,
-    /// Inside a panic report: the message lines gathered so far.
-    panic: Option<Vec<String>>,
+    /// Inside a panic report: what is gathered so far.
+    panic: Option<PanicReport>,
     in_backtrace: bool,
+}
+
+struct PanicReport {
+    /// "thread 'NAME' panicked at FILE:LINE:COL:"
+    header: String,
+    lines: Vec<String>,
+    of_cell: bool,
+}
+
+/// The OS thread id in a panic report's first line, "thread 'NAME' (ID) panicked at ...":
+/// Some(None) where Rust is older than 1.91 and writes no id, None for any other line. The name
+/// cannot tell the cell's thread: user code has its own copy of std, which names no thread.
+fn panicking_thread(line: &str) -> Option<Option<u64>> {
+    let rest = line.strip_prefix("thread '")?;
+    let (_name, tail) = rest.split_once('\'')?;
+    if !tail.contains(" panicked at ") {
+        return None;
+    }
+    Some(tail.strip_prefix(" (").and_then(|t| t.split_once(')')).and_then(|(id, _)| id.parse().ok()))
 }
 
 impl Worker {
@@ -172,24 +198,26 @@ impl Worker {
             }
             return;
         }
-        if let Some(lines) = &mut self.panic {
+        if let Some(report) = &mut self.panic {
             if line.starts_with("note: ") {
                 self.finish_panic();
             } else if line.starts_with("stack backtrace:") {
                 self.finish_panic();
                 self.in_backtrace = true;
             } else {
-                lines.push(line);
+                report.lines.push(line);
             }
             return;
         }
-        // "thread '<unnamed>' panicked at src/lib.rs:3:1:" (newer Rust adds " (1387)" after the name)
-        if line.starts_with("thread '") && line.contains(" panicked at ") && self.state.cell_running.load(Ordering::SeqCst) {
+        if let Some(thread) = panicking_thread(&line) {
             // The panic hook writes a blank line first; it belongs to the report.
             if self.stderr_buf.ends_with("\n\n") || self.stderr_buf == "\n" {
                 self.stderr_buf.pop();
             }
-            self.panic = Some(Vec::new());
+            let cell_thread = self.state.cell_thread.load(Ordering::SeqCst);
+            let of_cell = self.state.cell_running.load(Ordering::SeqCst)
+                && (thread.is_none() || cell_thread == 0 || thread == Some(cell_thread));
+            self.panic = Some(PanicReport { header: line, lines: Vec::new(), of_cell });
             return;
         }
         self.push_line(StreamName::Stderr, &line);
@@ -214,8 +242,14 @@ impl Worker {
     }
 
     fn finish_panic(&mut self) {
-        if let Some(lines) = self.panic.take() {
-            *self.state.panic.lock().unwrap() = Some(lines.join("\n"));
+        let Some(report) = self.panic.take() else { return };
+        if report.of_cell {
+            *self.state.panic.lock().unwrap() = Some(report.lines.join("\n"));
+            return;
+        }
+        self.push_line(StreamName::Stderr, &report.header);
+        for line in &report.lines {
+            self.push_line(StreamName::Stderr, line);
         }
     }
 
@@ -245,5 +279,79 @@ impl Worker {
     fn flush_all(&mut self) {
         self.flush_stream(StreamName::Stdout);
         self.flush_stream(StreamName::Stderr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use output::RecordingSink;
+
+    const CELL: u32 = 4242;
+
+    /// A report as Rust's panic hook writes it, with evcxr's RUST_BACKTRACE=1.
+    fn report(thread: u32, message: &str) -> Vec<String> {
+        [
+            "",
+            &format!("thread '<unnamed>' ({thread}) panicked at src/lib.rs:3:5:"),
+            message,
+            "stack backtrace:",
+            "   0: __rustc::rust_begin_unwind",
+            "   1: ctx::run_user_code_7",
+            "note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.",
+        ]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+    }
+
+    fn pump() -> (Pump, Sender<String>, Sender<String>, Arc<RecordingSink>) {
+        let (out_tx, out_rx) = crossbeam_channel::unbounded();
+        let (err_tx, err_rx) = crossbeam_channel::unbounded();
+        let pump = Pump::start(out_rx, err_rx);
+        let sink = Arc::new(RecordingSink::default());
+        pump.attach(sink.clone(), CELL);
+        (pump, out_tx, err_tx, sink)
+    }
+
+    #[test]
+    fn the_cells_own_panic_is_its_error_and_is_not_shown() {
+        let (pump, _out, err, sink) = pump();
+        for line in report(CELL, "kubernel test panic 42") {
+            err.send(line).unwrap();
+        }
+        pump.flush();
+        assert_eq!(pump.take_panic().as_deref(), Some("kubernel test panic 42"));
+        assert_eq!(sink.stream_text(StreamName::Stderr), "");
+    }
+
+    #[test]
+    fn a_background_threads_panic_is_shown_and_is_no_cells_error() {
+        let (pump, _out, err, sink) = pump();
+        // While a cell runs (its background work from an earlier cell panics now) ...
+        for line in report(4243, "late trouble") {
+            err.send(line).unwrap();
+        }
+        pump.flush();
+        assert_eq!(pump.take_panic(), None);
+        let shown = sink.stream_text(StreamName::Stderr);
+        assert_eq!(shown, "thread '<unnamed>' (4243) panicked at src/lib.rs:3:5:\nlate trouble\n");
+        // ... and between cells, when nothing waits for an error.
+        pump.cell_ended();
+        for line in report(CELL, "later trouble") {
+            err.send(line).unwrap();
+        }
+        pump.flush();
+        assert_eq!(pump.take_panic(), None);
+        assert!(sink.stream_text(StreamName::Stderr).ends_with("thread '<unnamed>' (4242) panicked at src/lib.rs:3:5:\nlater trouble\n"));
+        assert!(!sink.stream_text(StreamName::Stderr).contains("rust_begin_unwind"));
+    }
+
+    #[test]
+    fn a_panic_line_is_told_by_its_shape() {
+        assert_eq!(panicking_thread("thread 'main' panicked at src/lib.rs:1:1:"), Some(None));
+        assert_eq!(panicking_thread("thread '<unnamed>' (77) panicked at src/lib.rs:1:1:"), Some(Some(77)));
+        assert_eq!(panicking_thread("thread 'main' said hello"), None);
+        assert_eq!(panicking_thread("the thread 'main' panicked at x"), None);
     }
 }
