@@ -13,7 +13,7 @@
 //! evcxr already understands), which arrives on that same pipe. An answer that cannot be had
 //! (the frontend takes no input) comes back as a marker line, read as end of file.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
 /// Starts a line of stderr carried on stdout.
 pub const STDERR_MARK: &str = "\u{1}KUBERNEL_STDERR:";
@@ -63,8 +63,10 @@ static PENDING: Pending = Pending {
     buf: std::cell::UnsafeCell::new([0; 4096]),
 };
 
-/// Continuation bytes still owed to a character cut by the end of a write, on stdout and stderr.
-static OWED: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+/// The start of a character cut by the end of a write, held back until the next write to the
+/// same stream (stdout, stderr) completes it: up to 3 bytes in the low 24 bits, their count in
+/// the top 8. 0: none.
+static HELD: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
 
 /// # Safety
 /// The contract of write(2): `buf` points to `count` readable bytes.
@@ -72,67 +74,141 @@ static OWED: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 pub unsafe extern "C" fn write(fd: libc::c_int, buf: *const libc::c_void, count: libc::size_t) -> libc::ssize_t {
     if IN_CHILD.load(Ordering::Relaxed) && count > 0 && (fd == 1 || fd == 2) {
         let data = std::slice::from_raw_parts(buf as *const u8, count);
-        let owed = &OWED[fd as usize - 1];
-        if owed.load(Ordering::Relaxed) == 0 && std::str::from_utf8(data).is_ok() {
+        let held = &HELD[fd as usize - 1];
+        if held.load(Ordering::Relaxed) == 0 && std::str::from_utf8(data).is_ok() {
             return write_text(fd, data);
         }
-        return write_as_utf8(fd, data, owed);
+        return write_as_utf8(fd, data, held);
     }
     libc::syscall(libc::SYS_write, fd, buf, count) as libc::ssize_t
 }
 
 /// evcxr reads the child's pipes as lines of UTF-8, and a line that is not UTF-8 ends its
 /// reader (on stderr for the rest of the session). Bytes that cannot be UTF-8 become U+FFFD,
-/// gathered in a buffer on the stack (this may run anywhere: no allocation), cut only between
-/// characters.
-unsafe fn write_as_utf8(fd: libc::c_int, data: &[u8], owed: &AtomicUsize) -> libc::ssize_t {
-    let mut buf = [0u8; 4096];
+/// gathered in a buffer on the stack (this may run anywhere: no allocation, a small frame),
+/// cut only between characters.
+#[inline(never)]
+unsafe fn write_as_utf8(fd: libc::c_int, data: &[u8], held: &AtomicU32) -> libc::ssize_t {
+    let mut buf = [0u8; 1024];
     let mut len = 0;
-    let mut failed = false;
-    let left = utf8_pieces(data, owed.load(Ordering::Relaxed), &mut |mut piece| {
+    let (mut wrote_any, mut failed) = (false, false);
+    let mut send = |bytes: &[u8]| {
+        if write_text(fd, bytes) < 0 {
+            failed = true;
+        } else {
+            wrote_any = true;
+        }
+    };
+    let keep = utf8_write(data, held.swap(0, Ordering::SeqCst), &mut |mut piece, alone| {
+        if alone {
+            send(piece);
+            return;
+        }
         while !piece.is_empty() {
             let mut n = piece.len().min(buf.len() - len);
+            // A piece that does not fit is cut only between characters.
             while n > 0 && n < piece.len() && piece[n] & 0xC0 == 0x80 {
                 n -= 1;
             }
             if n == 0 {
-                if len == 0 {
-                    n = piece.len().min(buf.len());
-                } else {
-                    failed |= write_text(fd, &buf[..len]) < 0;
-                    len = 0;
-                    continue;
-                }
+                send(&buf[..len]);
+                len = 0;
+                continue;
             }
             buf[len..len + n].copy_from_slice(&piece[..n]);
             len += n;
             piece = &piece[n..];
             if len == buf.len() {
-                failed |= write_text(fd, &buf[..len]) < 0;
+                send(&buf[..len]);
                 len = 0;
             }
         }
     });
     if len > 0 {
-        failed |= write_text(fd, &buf[..len]) < 0;
+        send(&buf[..len]);
     }
-    owed.store(left, Ordering::Relaxed);
-    if failed { -1 } else { data.len() as libc::ssize_t }
+    held.store(keep, Ordering::SeqCst);
+    // Nothing written: the caller may try again. Part written: say all, or it would be repeated.
+    if failed && !wrote_any { -1 } else { data.len() as libc::ssize_t }
+}
+
+/// One write made UTF-8, given to `out` in pieces; `held` is what the write before held back
+/// (see [`HELD`]), and the result is what this one holds back. The held character, finished or
+/// replaced, comes first and alone (`true`), so that a marker line after it (evcxr's "execution
+/// complete") still starts a write of its own.
+fn utf8_write(data: &[u8], held: u32, out: &mut dyn FnMut(&[u8], bool)) -> u32 {
+    let mut joined = [0u8; 4];
+    let rest = match finish_held(unpack(held), data, &mut joined) {
+        Held::Again(bytes) => return pack(bytes),
+        Held::Finished(before, rest) => {
+            if let Some((bytes, n)) = before {
+                out(&bytes[..n], true);
+            }
+            rest
+        }
+    };
+    pack(utf8_pieces(rest, &mut |piece| out(piece, false)))
+}
+
+fn pack(bytes: &[u8]) -> u32 {
+    bytes.iter().enumerate().fold((bytes.len() as u32) << 24, |acc, (i, b)| acc | (*b as u32) << (8 * i))
+}
+
+fn unpack(word: u32) -> ([u8; 3], usize) {
+    let bytes = [word as u8, (word >> 8) as u8, (word >> 16) as u8];
+    (bytes, (word >> 24) as usize)
+}
+
+/// The bytes of a character (at most 4), or of U+FFFD.
+type Char = ([u8; 4], usize);
+
+enum Held<'a> {
+    /// The held character made whole, or U+FFFD where the data does not go on with it (or
+    /// nothing was held); and what of the data is left.
+    Finished(Option<Char>, &'a [u8]),
+    /// The data ended before the character did: these bytes are held again.
+    Again(&'a [u8]),
+}
+
+/// Joins the held start of a character with the first bytes of `data`.
+fn finish_held<'a>((held, count): ([u8; 3], usize), data: &'a [u8], joined: &'a mut [u8; 4]) -> Held<'a> {
+    if count == 0 {
+        return Held::Finished(None, data);
+    }
+    let take = data.len().min(4 - count);
+    joined[..count].copy_from_slice(&held[..count]);
+    joined[count..count + take].copy_from_slice(&data[..take]);
+    let first = joined[..count + take].utf8_chunks().next().expect("not empty");
+    if let Some(c) = first.valid().chars().next() {
+        let n = c.len_utf8();
+        let mut bytes = [0u8; 4];
+        bytes[..n].copy_from_slice(&joined[..n]);
+        return Held::Finished(Some((bytes, n)), &data[n - count..]);
+    }
+    let bad = first.invalid().len();
+    if bad == count + take && take == data.len() && wanted(joined[0]) > bad {
+        return Held::Again(&joined[..bad]);
+    }
+    let mut bytes = [0u8; 4];
+    bytes[..3].copy_from_slice("\u{FFFD}".as_bytes());
+    Held::Finished(Some((bytes, 3)), &data[bad.saturating_sub(count)..])
+}
+
+/// How many bytes a character that starts with `lead` has; 0 for a byte no character starts with.
+fn wanted(lead: u8) -> usize {
+    match lead {
+        0x00..=0x7F => 1,
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 0,
+    }
 }
 
 /// Gives `data` to `emit` in pieces that are UTF-8, with U+FFFD for each byte sequence that
-/// cannot be. `owed` continuation bytes at the start finish a character the previous write cut;
-/// a character cut at the end passes as it is, and the count it still owes is returned.
-fn utf8_pieces(data: &[u8], owed: usize, emit: &mut dyn FnMut(&[u8])) -> usize {
-    let carried = data.iter().take(owed).take_while(|b| **b & 0xC0 == 0x80).count();
-    if carried > 0 {
-        emit(&data[..carried]);
-    }
-    let rest = &data[carried..];
-    if rest.is_empty() {
-        return owed - carried;
-    }
-    for chunk in rest.utf8_chunks() {
+/// cannot be. A character cut by the end of `data` is not given: it is returned, to be held.
+fn utf8_pieces<'a>(data: &'a [u8], emit: &mut dyn FnMut(&[u8])) -> &'a [u8] {
+    for chunk in data.utf8_chunks() {
         if !chunk.valid().is_empty() {
             emit(chunk.valid().as_bytes());
         }
@@ -140,20 +216,14 @@ fn utf8_pieces(data: &[u8], owed: usize, emit: &mut dyn FnMut(&[u8])) -> usize {
         if bad.is_empty() {
             continue;
         }
-        let at_end = bad.as_ptr() as usize + bad.len() == rest.as_ptr() as usize + rest.len();
-        let wanted = match bad[0] {
-            0xC2..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xF4 => 4,
-            _ => 0,
-        };
-        if at_end && wanted > bad.len() {
-            emit(bad);
-            return wanted - bad.len();
+        // Only a cut at the very end can be finished by the next write.
+        let at_end = bad.as_ptr() as usize + bad.len() == data.as_ptr() as usize + data.len();
+        if at_end && wanted(bad[0]) > bad.len() {
+            return bad;
         }
         emit("\u{FFFD}".as_bytes());
     }
-    0
+    &[]
 }
 
 /// A write of UTF-8 text to stdout (1) or stderr (2) of user code.
@@ -166,6 +236,11 @@ unsafe fn write_text(fd: libc::c_int, data: &[u8]) -> libc::ssize_t {
     if data.starts_with(EXECUTION_COMPLETE) {
         RUNNING_COMMAND.store(false, Ordering::SeqCst);
         LINE_OPEN.store(false, Ordering::SeqCst);
+        if !STDOUT_AT_LINE_START.load(Ordering::SeqCst) {
+            // The cell's last line had no newline (`print!` and a flush): evcxr reads the
+            // marker only as a line of its own, and would wait for it for ever.
+            libc::syscall(libc::SYS_write, 1, b"\n".as_ptr(), 1);
+        }
     } else if !RUNNING_COMMAND.load(Ordering::SeqCst) {
         return send_lines(data, true, 2, STDOUT_MARK);
     } else if data.windows(REQUEST_PREFIX.len()).any(|w| w == REQUEST_PREFIX) {
@@ -332,28 +407,50 @@ unsafe fn send_lines(data: &[u8], whole: bool, fd: libc::c_int, mark: &str) -> l
 mod tests {
     use super::*;
 
-    fn pieces(data: &[u8], owed: usize) -> (Vec<u8>, usize) {
-        let mut out = Vec::new();
-        let left = utf8_pieces(data, owed, &mut |p| {
-            assert!(std::str::from_utf8(p).is_ok() || p.len() < 4, "a piece that is not UTF-8: {p:?}");
-            out.extend_from_slice(p)
-        });
-        (out, left)
+    /// What a run of writes to one stream puts on the pipe, and what stays held at the end.
+    fn stream(writes: &[&[u8]]) -> (Vec<u8>, u32) {
+        let (mut pipe, mut held) = (Vec::new(), 0);
+        for data in writes {
+            held = utf8_write(data, held, &mut |piece, _| pipe.extend_from_slice(piece));
+        }
+        (pipe, held)
+    }
+
+    fn text(writes: &[&[u8]]) -> String {
+        let (pipe, _) = stream(writes);
+        String::from_utf8(pipe).expect("the pipe carries UTF-8")
     }
 
     #[test]
     fn bytes_that_cannot_be_utf8_become_replacement_characters() {
-        assert_eq!(pieces(b"ab\xffcd\xc3(\n", 0), ("ab\u{FFFD}cd\u{FFFD}(\n".as_bytes().to_vec(), 0));
-        assert_eq!(pieces(b"\x80\x80", 0), ("\u{FFFD}\u{FFFD}".as_bytes().to_vec(), 0));
+        assert_eq!(text(&[b"ab\xffcd\xc3(\n"]), "ab\u{FFFD}cd\u{FFFD}(\n");
+        assert_eq!(text(&[b"\x80\x80"]), "\u{FFFD}\u{FFFD}");
+        // Overlong and out-of-range starts are not held as if they could be finished.
+        assert_eq!(text(&[b"\xe0\x80\x80", b"z"]), "\u{FFFD}\u{FFFD}\u{FFFD}z");
+        assert_eq!(text(&[b"\xf4\x90", b"z"]), "\u{FFFD}\u{FFFD}z");
+        assert_eq!(text(&[b"\xe0", b"\x80\x80z"]), "\u{FFFD}\u{FFFD}\u{FFFD}z");
     }
 
     #[test]
-    fn a_character_cut_between_two_writes_passes_whole() {
+    fn a_character_cut_between_writes_passes_whole() {
         let euro = "\u{20AC}".as_bytes();
-        let (first, owed) = pieces(&[b"x".as_slice(), &euro[..1]].concat(), 0);
-        assert_eq!(owed, 2);
-        let (second, owed) = pieces(&[&euro[1..], b"y".as_slice()].concat(), owed);
-        assert_eq!(owed, 0);
-        assert_eq!(String::from_utf8([first, second].concat()).unwrap(), "x\u{20AC}y");
+        assert_eq!(text(&[&[b"x", &euro[..1]].concat(), &[&euro[1..], b"y"].concat()]), "x\u{20AC}y");
+        // In three pieces, and a four-byte one cut after its first byte.
+        assert_eq!(text(&[&euro[..1], &euro[1..2], &euro[2..], b"\n"]), "\u{20AC}\n");
+        let crab = "\u{1F980}".as_bytes();
+        assert_eq!(text(&[&crab[..1], &crab[1..]]), "\u{1F980}");
+    }
+
+    #[test]
+    fn a_cut_character_that_is_never_finished_is_replaced_not_sent() {
+        let euro = "\u{20AC}".as_bytes();
+        // Nothing of it reaches the pipe while it may still be finished ...
+        let (pipe, held) = stream(&[b"a", &euro[..1]]);
+        assert_eq!((pipe, held != 0), (b"a".to_vec(), true));
+        // ... and the next write that does not finish it gets U+FFFD first, alone.
+        let mut pieces = Vec::new();
+        utf8_write(b"EVCXR_EXECUTION_COMPLETE\n", held, &mut |piece, alone| pieces.push((piece.to_vec(), alone)));
+        assert_eq!(pieces, vec![("\u{FFFD}".as_bytes().to_vec(), true), (b"EVCXR_EXECUTION_COMPLETE\n".to_vec(), false)]);
+        assert_eq!(text(&[&euro[..2], b"b\n"]), "\u{FFFD}b\n");
     }
 }

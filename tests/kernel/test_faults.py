@@ -112,6 +112,10 @@ def test_bytes_that_are_not_utf8_are_shown_and_output_goes_on(kernel: Kernel) ->
         'std::io::stderr().write_all(&euro[1..]).unwrap(); eprintln!("b");'
     )
     assert stream_text(msgs, "stderr") == "a\u20acb\n", describe(reply, msgs)
+    # One that is never finished is replaced, and what follows still reads.
+    reply, msgs = k.execute('std::io::stderr().write_all(&"\u20ac".as_bytes()[..1]).unwrap(); eprintln!("b");')
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    assert stream_text(msgs, "stderr") == "\ufffdb\n", describe(reply, msgs)
     reply, msgs = k.execute('eprintln!("still heard"); println!("and here");')
     assert stream_text(msgs, "stderr") == "still heard\n", describe(reply, msgs)
     assert stream_text(msgs) == "and here\n", describe(reply, msgs)
@@ -120,17 +124,31 @@ def test_bytes_that_are_not_utf8_are_shown_and_output_goes_on(kernel: Kernel) ->
 def test_a_background_threads_panic_is_not_the_running_cells_error(kernel: Kernel) -> None:
     k = kernel
     reply, msgs = k.execute(
-        "std::thread::spawn(|| { std::thread::sleep(std::time::Duration::from_millis(500)); "
-        'panic!("background trouble"); });'
+        "let (go, wait) = std::sync::mpsc::channel::<()>(); "
+        'std::thread::spawn(move || { let _ = wait.recv(); panic!("background trouble"); });'
     )
     assert reply["content"]["status"] == "ok", describe(reply, msgs)
     # The next cell is running when the thread panics: it still succeeds, and shows the panic.
-    reply, msgs = k.execute("std::thread::sleep(std::time::Duration::from_secs(2)); 7")
+    reply, msgs = k.execute("go.send(()).unwrap(); std::thread::sleep(std::time::Duration::from_secs(2)); 7")
     assert reply["content"]["status"] == "ok", describe(reply, msgs)
     assert result_text(msgs) == "7", describe(reply, msgs)
     shown = stream_text(msgs, "stderr")
     assert "panicked at" in shown and "background trouble" in shown, describe(reply, msgs)
     assert "stack backtrace" not in shown and "rust_begin_unwind" not in shown, shown
+    assert_next_cell_works(k)
+    # evcxr starts a new child for `:clear`: a panic after it, in the same cell, is still the cell's.
+    reply, msgs = k.execute(':clear\nlet v: Vec<u8> = Vec::new(); v[3];')
+    assert_error_cell(reply, msgs)
+    assert "index out of bounds" in reply["content"]["evalue"], describe(reply, msgs)
+    assert_next_cell_works(k)
+
+
+def test_a_last_line_without_newline_is_shown_and_the_cell_ends(kernel: Kernel) -> None:
+    # `print!` and a flush, as a prompt or a progress line does: evcxr must still see the cell end.
+    k = kernel
+    reply, msgs = k.execute('use std::io::Write; print!("no newline"); std::io::stdout().flush().unwrap();', timeout=60)
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    assert stream_text(msgs) == "no newline\n", describe(reply, msgs)
     assert_next_cell_works(k)
 
 

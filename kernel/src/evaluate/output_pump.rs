@@ -97,12 +97,20 @@ struct PanicReport {
 /// Some(None) where Rust is older than 1.91 and writes no id, None for any other line. The name
 /// cannot tell the cell's thread: user code has its own copy of std, which names no thread.
 fn panicking_thread(line: &str) -> Option<Option<u64>> {
-    let rest = line.strip_prefix("thread '")?;
-    let (_name, tail) = rest.split_once('\'')?;
-    if !tail.contains(" panicked at ") {
+    // Read from the end of the name part: a thread's name may hold quotes.
+    let (head, _) = line.strip_prefix("thread '")?.split_once(" panicked at ")?;
+    let id = head.strip_suffix(')').and_then(|h| h.rsplit_once("' (")).and_then(|(_, id)| id.parse().ok());
+    if id.is_none() && !head.ends_with('\'') {
         return None;
     }
-    Some(tail.strip_prefix(" (").and_then(|t| t.split_once(')')).and_then(|(id, _)| id.parse().ok()))
+    Some(id)
+}
+
+/// Whether an OS thread is the main thread of its process. evcxr runs cells on its child's main
+/// thread; the child has a new pid after `:clear` or `:restart` in the same cell.
+fn is_main_thread(tid: u64) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse::<u64>().ok()) == Some(tid)
 }
 
 impl Worker {
@@ -216,7 +224,10 @@ impl Worker {
             }
             let cell_thread = self.state.cell_thread.load(Ordering::SeqCst);
             let of_cell = self.state.cell_running.load(Ordering::SeqCst)
-                && (thread.is_none() || cell_thread == 0 || thread == Some(cell_thread));
+                && match thread {
+                    None => true,
+                    Some(tid) => cell_thread == 0 || tid == cell_thread || is_main_thread(tid),
+                };
             self.panic = Some(PanicReport { header: line, lines: Vec::new(), of_cell });
             return;
         }
@@ -348,9 +359,27 @@ mod tests {
     }
 
     #[test]
+    fn the_main_thread_is_told_from_others() {
+        assert!(is_main_thread(std::process::id().into()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            tx.send(unsafe { libc::syscall(libc::SYS_gettid) } as u64).unwrap();
+            // Alive while it is looked at.
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        assert!(std::path::Path::new(&format!("/proc/{tid}/status")).exists());
+        assert!(!is_main_thread(tid));
+        done_tx.send(()).unwrap();
+        other.join().unwrap();
+    }
+
+    #[test]
     fn a_panic_line_is_told_by_its_shape() {
         assert_eq!(panicking_thread("thread 'main' panicked at src/lib.rs:1:1:"), Some(None));
         assert_eq!(panicking_thread("thread '<unnamed>' (77) panicked at src/lib.rs:1:1:"), Some(Some(77)));
+        assert_eq!(panicking_thread("thread 'it's mine' (78) panicked at src/lib.rs:1:1:"), Some(Some(78)));
         assert_eq!(panicking_thread("thread 'main' said hello"), None);
         assert_eq!(panicking_thread("the thread 'main' panicked at x"), None);
     }
