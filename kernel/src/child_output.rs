@@ -141,8 +141,8 @@ fn utf8_write(data: &[u8], held: u32, out: &mut dyn FnMut(&[u8], bool)) -> u32 {
     let rest = match finish_held(unpack(held), data, &mut joined) {
         Held::Again(bytes) => return pack(bytes),
         Held::Finished(before, rest) => {
-            if let Some((bytes, n)) = before {
-                out(&bytes[..n], true);
+            if let Some(bytes) = before {
+                out(bytes, true);
             }
             rest
         }
@@ -159,13 +159,12 @@ fn unpack(word: u32) -> ([u8; 3], usize) {
     (bytes, (word >> 24) as usize)
 }
 
-/// The bytes of a character (at most 4), or of U+FFFD.
-type Char = ([u8; 4], usize);
+const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 
 enum Held<'a> {
     /// The held character made whole, or U+FFFD where the data does not go on with it (or
     /// nothing was held); and what of the data is left.
-    Finished(Option<Char>, &'a [u8]),
+    Finished(Option<&'a [u8]>, &'a [u8]),
     /// The data ended before the character did: these bytes are held again.
     Again(&'a [u8]),
 }
@@ -181,17 +180,13 @@ fn finish_held<'a>((held, count): ([u8; 3], usize), data: &'a [u8], joined: &'a 
     let first = joined[..count + take].utf8_chunks().next().expect("not empty");
     if let Some(c) = first.valid().chars().next() {
         let n = c.len_utf8();
-        let mut bytes = [0u8; 4];
-        bytes[..n].copy_from_slice(&joined[..n]);
-        return Held::Finished(Some((bytes, n)), &data[n - count..]);
+        return Held::Finished(Some(&joined[..n]), &data[n - count..]);
     }
     let bad = first.invalid().len();
     if bad == count + take && take == data.len() && wanted(joined[0]) > bad {
         return Held::Again(&joined[..bad]);
     }
-    let mut bytes = [0u8; 4];
-    bytes[..3].copy_from_slice("\u{FFFD}".as_bytes());
-    Held::Finished(Some((bytes, 3)), &data[bad.saturating_sub(count)..])
+    Held::Finished(Some(REPLACEMENT), &data[bad.saturating_sub(count)..])
 }
 
 /// How many bytes a character that starts with `lead` has; 0 for a byte no character starts with.
@@ -221,7 +216,7 @@ fn utf8_pieces<'a>(data: &'a [u8], emit: &mut dyn FnMut(&[u8])) -> &'a [u8] {
         if at_end && wanted(bad[0]) > bad.len() {
             return bad;
         }
-        emit("\u{FFFD}".as_bytes());
+        emit(REPLACEMENT);
     }
     &[]
 }

@@ -28,6 +28,13 @@ def assert_next_cell_works(k: Kernel) -> None:
     assert result_text(msgs) == "2"
 
 
+def ran(k: Kernel, code: str, timeout: float = RUST) -> list[dict]:
+    """Runs a cell that must succeed; returns its iopub messages."""
+    reply, msgs = k.execute(code, timeout=timeout)
+    assert reply["content"]["status"] == "ok", describe(reply, msgs)
+    return msgs
+
+
 def assert_error_cell(reply: dict, msgs: list[dict]) -> None:
     assert reply["content"]["status"] == "error", describe(reply, msgs)
     errors = of_type(msgs, "error")
@@ -99,13 +106,13 @@ def test_bytes_that_are_not_utf8_are_shown_and_output_goes_on(kernel: Kernel) ->
     # A program that prints raw bytes (a binary file, a cut string) must not silence the
     # kernel's stderr for the rest of the session.
     k = kernel
-    reply, msgs = k.execute(
+    msgs = ran(
+        k,
         'use std::io::Write; std::io::stderr().write_all(b"err \\xff\\xfe end\\n").unwrap(); '
-        'std::io::stdout().write_all(b"out \\xc3( end\\n").unwrap();'
+        'std::io::stdout().write_all(b"out \\xc3( end\\n").unwrap();',
     )
-    assert reply["content"]["status"] == "ok", describe(reply, msgs)
-    assert stream_text(msgs, "stderr") == "err \ufffd\ufffd end\n", describe(reply, msgs)
-    assert stream_text(msgs) == "out \ufffd( end\n", describe(reply, msgs)
+    assert stream_text(msgs, "stderr") == "err \ufffd\ufffd end\n", msgs
+    assert stream_text(msgs) == "out \ufffd( end\n", msgs
     # A character written in two pieces arrives whole.
     reply, msgs = k.execute(
         'let euro = "\u20ac".as_bytes(); eprint!("a"); std::io::stderr().write_all(&euro[..1]).unwrap(); '
@@ -113,9 +120,8 @@ def test_bytes_that_are_not_utf8_are_shown_and_output_goes_on(kernel: Kernel) ->
     )
     assert stream_text(msgs, "stderr") == "a\u20acb\n", describe(reply, msgs)
     # One that is never finished is replaced, and what follows still reads.
-    reply, msgs = k.execute('std::io::stderr().write_all(&"\u20ac".as_bytes()[..1]).unwrap(); eprintln!("b");')
-    assert reply["content"]["status"] == "ok", describe(reply, msgs)
-    assert stream_text(msgs, "stderr") == "\ufffdb\n", describe(reply, msgs)
+    msgs = ran(k, 'std::io::stderr().write_all(&"\u20ac".as_bytes()[..1]).unwrap(); eprintln!("b");')
+    assert stream_text(msgs, "stderr") == "\ufffdb\n", msgs
     reply, msgs = k.execute('eprintln!("still heard"); println!("and here");')
     assert stream_text(msgs, "stderr") == "still heard\n", describe(reply, msgs)
     assert stream_text(msgs) == "and here\n", describe(reply, msgs)
@@ -123,17 +129,16 @@ def test_bytes_that_are_not_utf8_are_shown_and_output_goes_on(kernel: Kernel) ->
 
 def test_a_background_threads_panic_is_not_the_running_cells_error(kernel: Kernel) -> None:
     k = kernel
-    reply, msgs = k.execute(
+    ran(
+        k,
         "let (go, wait) = std::sync::mpsc::channel::<()>(); "
-        'std::thread::spawn(move || { let _ = wait.recv(); panic!("background trouble"); });'
+        'std::thread::spawn(move || { let _ = wait.recv(); panic!("background trouble"); });',
     )
-    assert reply["content"]["status"] == "ok", describe(reply, msgs)
     # The next cell is running when the thread panics: it still succeeds, and shows the panic.
-    reply, msgs = k.execute("go.send(()).unwrap(); std::thread::sleep(std::time::Duration::from_secs(2)); 7")
-    assert reply["content"]["status"] == "ok", describe(reply, msgs)
-    assert result_text(msgs) == "7", describe(reply, msgs)
+    msgs = ran(k, "go.send(()).unwrap(); std::thread::sleep(std::time::Duration::from_secs(2)); 7")
+    assert result_text(msgs) == "7", msgs
     shown = stream_text(msgs, "stderr")
-    assert "panicked at" in shown and "background trouble" in shown, describe(reply, msgs)
+    assert "panicked at" in shown and "background trouble" in shown, msgs
     assert "stack backtrace" not in shown and "rust_begin_unwind" not in shown, shown
     assert_next_cell_works(k)
     # evcxr starts a new child for `:clear`: a panic after it, in the same cell, is still the cell's.
@@ -146,9 +151,8 @@ def test_a_background_threads_panic_is_not_the_running_cells_error(kernel: Kerne
 def test_a_last_line_without_newline_is_shown_and_the_cell_ends(kernel: Kernel) -> None:
     # `print!` and a flush, as a prompt or a progress line does: evcxr must still see the cell end.
     k = kernel
-    reply, msgs = k.execute('use std::io::Write; print!("no newline"); std::io::stdout().flush().unwrap();', timeout=60)
-    assert reply["content"]["status"] == "ok", describe(reply, msgs)
-    assert stream_text(msgs) == "no newline\n", describe(reply, msgs)
+    msgs = ran(k, 'use std::io::Write; print!("no newline"); std::io::stdout().flush().unwrap();', timeout=60)
+    assert stream_text(msgs) == "no newline\n", msgs
     assert_next_cell_works(k)
 
 

@@ -11,7 +11,7 @@
 use crossbeam_channel::{select, Receiver, Sender};
 use output::markers::{Decoder, Event};
 use output::{MimeBundle, OutputSink, StreamName};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +27,8 @@ pub struct PumpState {
     /// report there is shown as it is, as no cell waits to take it as its error.
     pub cell_running: AtomicBool,
     /// The OS thread that runs cells: evcxr's command loop, the main thread of its child, whose
-    /// id is the child's pid. 0: not known.
-    pub cell_thread: AtomicU64,
+    /// id is the child's pid.
+    pub cell_thread: AtomicU32,
 }
 
 pub struct Pump {
@@ -52,7 +52,7 @@ impl Pump {
     /// left running print, until the next cell.
     /// `cell_thread` is the OS id of the thread that runs the cell (see [`PumpState`]).
     pub fn attach(&self, sink: Arc<dyn OutputSink>, cell_thread: u32) {
-        self.state.cell_thread.store(cell_thread.into(), Ordering::SeqCst);
+        self.state.cell_thread.store(cell_thread, Ordering::SeqCst);
         *self.state.sink.lock().unwrap() = Some(sink);
         self.state.panic.lock().unwrap().take();
         self.state.cell_running.store(true, Ordering::SeqCst);
@@ -96,7 +96,7 @@ struct PanicReport {
 /// The OS thread id in a panic report's first line, "thread 'NAME' (ID) panicked at ...":
 /// Some(None) where Rust is older than 1.91 and writes no id, None for any other line. The name
 /// cannot tell the cell's thread: user code has its own copy of std, which names no thread.
-fn panicking_thread(line: &str) -> Option<Option<u64>> {
+fn panicking_thread(line: &str) -> Option<Option<u32>> {
     // Read from the end of the name part: a thread's name may hold quotes.
     let (head, _) = line.strip_prefix("thread '")?.split_once(" panicked at ")?;
     let id = head.strip_suffix(')').and_then(|h| h.rsplit_once("' (")).and_then(|(_, id)| id.parse().ok());
@@ -108,9 +108,9 @@ fn panicking_thread(line: &str) -> Option<Option<u64>> {
 
 /// Whether an OS thread is the main thread of its process. evcxr runs cells on its child's main
 /// thread; the child has a new pid after `:clear` or `:restart` in the same cell.
-fn is_main_thread(tid: u64) -> bool {
+fn is_main_thread(tid: u32) -> bool {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse::<u64>().ok()) == Some(tid)
+    status.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse::<u32>().ok()) == Some(tid)
 }
 
 impl Worker {
@@ -223,11 +223,9 @@ impl Worker {
                 self.stderr_buf.pop();
             }
             let cell_thread = self.state.cell_thread.load(Ordering::SeqCst);
+            // The pid is known without a look at /proc, which a child that died has left.
             let of_cell = self.state.cell_running.load(Ordering::SeqCst)
-                && match thread {
-                    None => true,
-                    Some(tid) => cell_thread == 0 || tid == cell_thread || is_main_thread(tid),
-                };
+                && thread.map_or(true, |tid| tid == cell_thread || is_main_thread(tid));
             self.panic = Some(PanicReport { header: line, lines: Vec::new(), of_cell });
             return;
         }
@@ -360,11 +358,11 @@ mod tests {
 
     #[test]
     fn the_main_thread_is_told_from_others() {
-        assert!(is_main_thread(std::process::id().into()));
+        assert!(is_main_thread(std::process::id()));
         let (tx, rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let other = std::thread::spawn(move || {
-            tx.send(unsafe { libc::syscall(libc::SYS_gettid) } as u64).unwrap();
+            tx.send(unsafe { libc::syscall(libc::SYS_gettid) } as u32).unwrap();
             // Alive while it is looked at.
             let _ = done_rx.recv();
         });
